@@ -1,0 +1,49 @@
+# Two commands a new user needs: `make app` (dashboard) and `make test` (all tests).
+# Both build .venv from .python-version (pyenv's 3.12) and install everything by themselves.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv which python3 2>/dev/null || command -v python3.12 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8765
+
+.PHONY: app test test-fast lint venv frontend chromium bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), f"Python >= 3.12 needed, found {sys.version.split()[0]} (install pyenv 3.12 or set PYTHON=...)"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Solara's front-end assets, served locally so the dashboard works with no internet.
+frontend: $(STAMP)
+	$(PY) scripts/setup_frontend.py
+
+# Debian's chromium for the browser tests (never `playwright install`).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
+	fi
+
+app: frontend
+	$(VENV)/bin/solara run app.py --host 127.0.0.1 --port $(PORT) --production
+
+test: frontend chromium
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check abm experiments tests benchmarks app.py
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_model.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
