@@ -199,6 +199,9 @@ def state_decisions(model: RareEarthModel) -> None:
                              sc.ewa_imagination)
             choice = rules.logit_choice(att, sc.logit_intensity, model.rng)
             if choice != current:
+                if domain == "export":  # a new export strategy replaces the old one
+                    for key in [k for k in model.policies if k[0] == s.code]:
+                        del model.policies[key]
                 for action, args in rules.strategy_actions(model, s, domain, choice):
                     apply_action(model, s.code, action, args, source="choice")
 

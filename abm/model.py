@@ -117,6 +117,7 @@ class RareEarthModel(mesa.Model):
         self.risk = np.zeros(n)
         self.policies: dict[tuple[str, str, str], ExportPolicy] = {}
         self.floor_offers: dict[str, float] = {}
+        self.link_cost = {p: np.zeros((n, n)) for p in PRODUCTS}
         self.ref_flow = {p: np.zeros((n, n)) for p in PRODUCTS}
         self.last_flows = {p: pd.DataFrame(0.0, index=self.countries, columns=self.countries)
                            for p in PRODUCTS}
@@ -230,7 +231,10 @@ class RareEarthModel(mesa.Model):
             ratio = ratios[m.mine_id]
             if not dry:
                 m.margin_history = (m.margin_history + [ratio])[-12:]
-            out = m.capacity_tpm * rules.miner_utilisation(ratio, sc.min_margin_ratio)
+            # output follows the margin of the last three months (no cobweb on one price)
+            recent = (m.margin_history[-3:] if not dry else m.margin_history[-2:] + [ratio])
+            smooth = float(np.mean(recent)) if recent else ratio
+            out = m.capacity_tpm * rules.miner_utilisation(smooth, sc.min_margin_ratio)
             here = min(out, refining_left[node])
             refining_left[node] -= here
             rest = out - here
@@ -314,7 +318,7 @@ class RareEarthModel(mesa.Model):
         pop = self.firms
         out = {}
         for p in PRODUCTS:
-            grid = price_grid(self.world_price[p], _GRID_STEPS, _GRID_SPAN)
+            grid = self._price_grid(p)
             f_grid = rules.demand_factor(grid, self.p_ref[p], sc.demand_elasticity)
             a, b, _, _ = coeffs[p]
             cum = rules.aggregate_orders(pop.country, a, b, f_grid, n)
@@ -335,6 +339,7 @@ class RareEarthModel(mesa.Model):
                     sup_ask.append(self.p_ref[p])
             cap, export_cap = self.link_caps(p, refined)
             cost = self._link_frac * self.p_ref[p] + self._ally_cost(p)
+            self.link_cost[p] = cost
             orders = MarketOrders(
                 nodes=self.countries, supply_node=np.array(sup_node, dtype=int),
                 supply_qty=np.array(sup_qty, dtype=float), supply_ask=np.array(sup_ask),
@@ -342,6 +347,12 @@ class RareEarthModel(mesa.Model):
                 export_cap=export_cap)
             out[p] = (orders, {"stock": stock, "release": release, "grid": grid})
         return out
+
+    def _price_grid(self, product: str) -> np.ndarray:
+        """Demand-step prices: fine around last month's world price, capped at the choke price."""
+        choke = self.sc.choke_price_ratio * self.p_ref[product]
+        grid = price_grid(min(self.world_price[product], choke), _GRID_STEPS, _GRID_SPAN)
+        return np.concatenate([[choke], grid[grid < choke]])
 
     def _ally_cost(self, product: str) -> np.ndarray:
         """Extra cost buyers see on links between non-allied countries (allied sourcing).
@@ -530,20 +541,24 @@ class RareEarthModel(mesa.Model):
         self._last_balance = {p: float(refined[p].sum()) for p in PRODUCTS}
 
     def _update_risk(self, orders) -> None:
-        """Perceived supply risk per country: EWMA of the share of its normal supply under
-        export restrictions and of its physical shortage (price rises alone do not count,
+        """Perceived supply risk per country: EWMA of the share of its normal imports cut by
+        export restrictions (weighted by how far caps fall below normal flows) and of its physical shortage (price rises alone do not count,
         or hoarding would feed on itself)."""
         sc = self.sc
         n = len(self.countries)
         signal = np.zeros(n)
         for p in PRODUCTS:
             o = orders[p][0]
-            ref = self.ref_flow[p]
-            restricted = (~np.isinf(o.link_cap)) | (np.isfinite(o.export_cap)[:, None])
-            np.fill_diagonal(restricted, False)
-            tot = ref.sum(axis=0)
+            ref = self.ref_flow[p].copy()
+            np.fill_diagonal(ref, 0.0)
             with np.errstate(invalid="ignore", divide="ignore"):
-                share = np.where(tot > 0, (ref * restricted).sum(axis=0) / tot, 0.0)
+                # severity of each link's restriction: 1 - cap / normal flow (ban = 1)
+                sev = np.where(ref > 0, np.clip(1.0 - o.link_cap / ref, 0.0, 1.0), 0.0)
+                exports = ref.sum(axis=1)
+                sev_x = np.where(exports > 0, np.clip(1.0 - o.export_cap / exports, 0, 1), 0)
+                sev = np.maximum(sev, sev_x[:, None])
+                imports = ref.sum(axis=0)
+                share = np.where(imports > 0, (ref * sev).sum(axis=0) / imports, 0.0)
                 short = np.where(self.last_planned[p] > 0,
                                  self.last_shortage[p] / self.last_planned[p], 0.0)
             signal = np.maximum.reduce([signal, share, np.clip(5 * short, 0, 1)])

@@ -84,8 +84,12 @@ PARAMS: dict[str, Param] = {
     "ally_preference_frac": Param(float, 0.02, 0.0, 0.5,
                                   "discount buyers give allied sellers, share of ref. price"),
     "licence_delay_months": Param(int, 2, 0, 24, "months until licences are approved in full"),
-    "licence_share": Param(float, 0.5, 0.0, 1.0,
-                           "share of requested volume approved under a licence regime"),
+    "licence_share": Param(float, 0.8, 0.0, 1.0,
+                           "share of requested volume approved under a licence regime, once "
+                           "the delay has passed (assumption; calibrated range 0.5-0.95)"),
+    "choke_price_ratio": Param(float, 30.0, 2.0, 1000.0,
+                               "price (multiple of reference) above which firms buy nothing; "
+                               "demand beyond it is rationed and counted as shortage"),
     # states
     "stockpile_target_months": Param(float, 3.0, 0.0, 36.0,
                                      "strategic stockpile a building state aims for, months "

@@ -23,7 +23,8 @@ __all__ = [
 
 def demand_factor(price, reference: float, elasticity: float):
     """Constant-elasticity demand multiplier ``(price / reference) ** -elasticity``."""
-    return (np.asarray(price, dtype=float) / reference) ** (-elasticity)
+    ratio = np.maximum(np.asarray(price, dtype=float) / reference, 1e-6)
+    return ratio ** (-elasticity)
 
 
 def firm_order_params(pop: FirmPopulation, product: str, need_tpm: np.ndarray,
@@ -121,7 +122,8 @@ STRATEGY_SETS: dict[str, tuple[str, ...]] = {
 #: weights of the payoff components (dimensionless multipliers on US$ million/month)
 PAYOFF_WEIGHTS = {
     "shortage_cost_ratio": 3.0,  # value lost per t short, in multiples of the reference price
-    "leverage_weight": 0.3,  # value of rivals' pain (price rise x their use) to a restrictor
+    "industry_weight": 0.5,  # share of the input-cost gap that becomes industry advantage
+    "leverage_weight": 0.3,  # value of targets' pain (capped price rise x their use)
     "retaliation_weight": 0.5,  # expected loss per unit of export value restricted to a bloc
     "stockpile_carry_per_yr": 0.10,  # holding cost of a stockpile, share of its value per year
     "security_weight": 0.5,  # value of cover against perceived risk, share of use value
@@ -178,10 +180,9 @@ def strategy_actions(model, state, domain: str, choice: str) -> list[tuple[str, 
             if bloc and bloc != state.bloc:
                 return [("alliance", {"bloc": bloc})]
         return []
-    acts: list[tuple[str, dict]] = [("export", {"instrument": "open", "target": "all",
-                                                "product": "both"})]
+    acts: list[tuple[str, dict]] = []
     if choice == "open":
-        return acts
+        return [("export", {"instrument": "open", "target": "all", "product": "both"})]
     i = model.cidx[state.code]
     for t in _targets(model, state):
         for p in PRODUCTS:
@@ -230,12 +231,17 @@ def _security(model, state, stock: dict[str, float]) -> float:
 def market_payoff(model, state, results) -> dict[str, float]:
     """A state's market payoff components for a cleared month, US$ million/month.
 
-    - ``revenue``: its refiners' export sales at the seller price;
-    - ``industry``: its firms' cost advantage, (world price - home price) x home purchases;
-    - ``leverage``: for a restrictor, weight x (rivals' price rise over reference x their use);
-    - ``retaliation``: for a restrictor, - weight x export value at reference price that it
-      restricts toward states in an alliance (they can answer together);
-    - ``shortage``: - shortage (t) x reference price x shortage_cost_ratio.
+    - ``revenue``: what its refiners' sales fetch, at home and abroad: flows x (buyer price -
+      link cost), so the rent of a binding export cap goes to the exporter;
+    - ``industry``: its firms' input-cost advantage over foreign competitors,
+      ``industry_weight`` x home purchases x (world price - home price), the gap capped at the
+      reference price (cheaper inputs help, but market share gains are bounded);
+    - ``leverage``: for a restrictor, ``leverage_weight`` x each target's dependence on it (its
+      share of their normal imports) x their use x their price rise, capped at the reference
+      price;
+    - ``retaliation``: for a restrictor, - ``retaliation_weight`` x the normal export value it
+      restricts toward states that are in an alliance (they can answer together);
+    - ``shortage``: - shortage (t) x reference price x ``shortage_cost_ratio``.
     """
     i = model.cidx[state.code]
     w = PAYOFF_WEIGHTS
@@ -245,18 +251,22 @@ def market_payoff(model, state, results) -> dict[str, float]:
     if "all" in restricted:
         restricted = set(_targets(model, state))
     for p, r in results.items():
-        flows = r.flows
-        exp_t = float(flows[i].sum() - flows[i, i])
-        out["revenue"] += exp_t * float(r.seller_price[i]) * 1e-3
-        out["industry"] += float(flows[:, i].sum()) * (model.world_price[p] - r.price[i]) * 1e-3
+        pref = model.p_ref[p]
+        net = np.clip(r.price - model.link_cost[p][i], 0.0, None)
+        out["revenue"] += float((r.flows[i] * net).sum()) * 1e-3
+        gap = min(max(model.world_price[p] - float(r.price[i]), -pref), pref)
+        out["industry"] += w["industry_weight"] * float(r.flows[:, i].sum()) * gap * 1e-3
+        ref = model.ref_flow[p]
         for t in restricted:
             b = model.cidx[t]
-            rise = max(float(r.price[b]) - model.p_ref[p], 0.0)
-            out["leverage"] += w["leverage_weight"] * rise * float(model.demand_tpm[p][b]) * 1e-3
+            imports = float(ref[:, b].sum() - ref[b, b])
+            dependence = float(ref[i, b]) / imports if imports > 0 else 0.0
+            rise = min(max(float(r.price[b]) - pref, 0.0), pref)
+            out["leverage"] += (w["leverage_weight"] * dependence * rise
+                                * float(model.demand_tpm[p][b]) * 1e-3)
             if model.states[t].bloc:
-                out["retaliation"] -= (w["retaliation_weight"] * float(model.ref_flow[p][i, b])
-                                       * model.p_ref[p] * 1e-3)
-        out["shortage"] -= (float(model.last_shortage[p][i]) * model.p_ref[p]
+                out["retaliation"] -= (w["retaliation_weight"] * float(ref[i, b]) * pref * 1e-3)
+        out["shortage"] -= (float(model.last_shortage[p][i]) * pref
                             * w["shortage_cost_ratio"] * 1e-3)
     return out
 
@@ -296,7 +306,9 @@ def forgone_payoffs(model, state, domain: str, options) -> dict[str, float]:
         out = {}
         for opt in options:
             model.policies = {k: v for k, v in saved.items() if k[0] != state.code}
-            for action, args in strategy_actions(model, state, "export", opt)[1:]:
+            for action, args in strategy_actions(model, state, "export", opt):
+                if args["instrument"] == "open":
+                    continue
                 for p in ((args["product"],) if args["product"] != "both" else PRODUCTS):
                     model.policies[(state.code, args["target"], p)] = _policy_from(model, args)
             orders = model._build_orders(*plan)
@@ -376,12 +388,13 @@ def logit_choice(att: dict[str, float], intensity: float, rng: np.random.Generat
 def miner_bloc_choice(model, miner) -> str | None:
     """The bloc a non-Chinese miner sells to: the one that pays best net of risk.
 
-    A bloc offering a price floor pays ``max(price, floor)`` for NdPr; selling through China
-    pays China's seller price, discounted by the perceived risk of the miner's home market
-    being cut off. A miner switches only for a gain above 5%.
+    Only miners whose concentrate is refined outside China can choose. A bloc offering a
+    price floor pays ``max(price, floor)`` for NdPr at its own market, discounted by 10% of
+    that market's perceived supply risk; staying pays the miner's current route. A miner
+    switches only for a gain above 5%.
     """
-    if miner.is_chinese or miner.output_tpm <= 0 and miner.capacity_tpm <= 0:
-        return None
+    if miner.is_chinese or miner.refine_country == "CHN" or miner.capacity_tpm <= 0:
+        return None  # concentrate refined in China cannot be sold to another bloc
     chn = model.cidx["CHN"]
     node = model.cidx[miner.refine_country]
     base = {p: float(model.seller_price[p][chn if miner.china_route else node])
