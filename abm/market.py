@@ -12,6 +12,16 @@ caps. It is a linear programme solved with HiGHS; the dual of each node's balanc
 node's price (US$/kg), so nodal prices emerge: with open trade they differ only by link costs,
 and a binding cap splits them into two tiers (low inside the exporter, high outside).
 
+Speed: the LP is small (a few hundred columns), so ``scipy.optimize.linprog``'s Python-side
+work (input cleaning, sparse-matrix conversions, option checks and a per-column loop over the
+basis) costs about twice the solve itself. :func:`clear_market` therefore builds the
+column-wise constraint matrix directly with numpy and hands it to the HiGHS bindings bundled
+with SciPy (``scipy.optimize._highspy``), with exactly the options ``linprog(method="highs")``
+uses. The solver sees the same problem, so the solution is bit-for-bit the one ``linprog``
+returns (``tests/test_market_fastpath.py`` checks this); where the private bindings are missing
+(another SciPy layout) the public ``linprog`` is used instead. ``clear_market(...,
+solver="linprog")`` forces the public route.
+
 All functions here are pure: they read their arguments and return new objects.
 """
 
@@ -22,6 +32,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
+
+try:  # HiGHS bindings bundled with SciPy >= 1.15 (private; fall back to linprog without them)
+    from scipy.optimize._highspy import _core as _highs
+except ImportError:  # pragma: no cover - depends on the SciPy build
+    _highs = None
 
 __all__ = ["MarketOrders", "ClearingResult", "ClearingError", "clear_market", "price_grid"]
 
@@ -156,25 +171,32 @@ def price_grid(center: float, n_steps: int = 41, span: float = 25.0, sharpness: 
     return center * np.exp(log_ratio)
 
 
-def clear_market(orders: MarketOrders, *, validate: bool = True) -> ClearingResult:
+def clear_market(orders: MarketOrders, *, validate: bool = True,
+                 solver: str = "auto") -> ClearingResult:
     """Clear one product's market: welfare-maximising flows under link and export caps.
 
     Args:
         orders: the month's supply steps, demand steps, link costs and caps.
         validate: check the orders first (guard clauses at the market boundary).
+        solver: ``"auto"`` (HiGHS called directly when SciPy bundles its bindings, else
+            ``linprog``), ``"direct"`` or ``"linprog"``. Both give the same solution.
 
     Returns:
         The allocation and nodal prices.
 
     Raises:
-        ClearingError: malformed orders, or the solver failed.
+        ClearingError: malformed orders, an unknown solver, or the solver failed.
     """
+    if solver not in ("auto", "direct", "linprog"):
+        raise ClearingError(f"unknown solver {solver!r}: use 'auto', 'direct' or 'linprog'")
+    if solver == "direct" and _highs is None:
+        raise ClearingError("this SciPy build has no bundled HiGHS bindings; use 'linprog'")
     if validate:
         orders.validate()
-    return _clear_lp(orders)
+    return _clear_lp(orders, direct=solver != "linprog" and _highs is not None)
 
 
-def _clear_lp(o: MarketOrders) -> ClearingResult:
+def _clear_lp(o: MarketOrders, direct: bool = True) -> ClearingResult:
     """Solve the capped problem as an LP with HiGHS (see module docstring)."""
     n = len(o.nodes)
     n_s = o.supply_qty.size
@@ -185,15 +207,38 @@ def _clear_lp(o: MarketOrders) -> ClearingResult:
     buyer_has = o.demand_qty.sum(axis=1) > 0
     link_s, link_b = np.nonzero((cap > 0) & seller_has[:, None] & buyer_has[None, :])
     n_l = link_s.size
-    n_var = n_s + n_l + n * k
 
     # Objective: asks + link costs - bid values (minimise).
     c = np.concatenate([o.supply_ask, o.link_cost[link_s, link_b], -np.tile(o.demand_bid, n)])
     bounds_hi = np.concatenate([o.supply_qty, cap[link_s, link_b], o.demand_qty.ravel()])
-    bounds = np.column_stack([np.zeros(n_var), np.where(np.isinf(bounds_hi), None, bounds_hi)])
+    # Rows: aggregate export caps first (<=), then 2n equality rows:
+    #   rows 0..n-1: seller balance  sum(q at s) - sum(x out of s) = 0
+    #   rows n..2n-1: buyer balance sum(x into b) - sum(d at b) = 0
+    capped = np.nonzero(np.isfinite(o.export_cap))[0]
+    if direct:
+        x, marg = _solve_direct(o, n, k, link_s, link_b, capped, c, bounds_hi)
+    else:
+        x, marg = _solve_linprog(o, n, k, link_s, link_b, capped, c, bounds_hi)
+    x = np.clip(x, 0.0, None)
+    # drop solver noise: values below 1e-10 of the largest quantity in play are zero
+    scale = max(float(o.supply_qty.max(initial=0.0)), float(o.demand_qty.max(initial=0.0)), 1.0)
+    x[x < 1e-10 * scale] = 0.0
+    flows = np.zeros((n, n))
+    np.add.at(flows, (link_s, link_b), x[n_s : n_s + n_l])
+    seller_price = np.clip(marg[:n], 0.0, None)
+    price = np.clip(marg[n:], 0.0, None)
+    # Nodes without a live balance row have an arbitrary dual: price them by arbitrage.
+    price, seller_price = _fill_idle_prices(o, price, seller_price, seller_has, buyer_has, cap)
+    sold, bought = _distribute(o, flows, x[:n_s], x[n_s + n_l :].reshape(n, k))
+    return ClearingResult(flows, sold, bought, price, seller_price, _welfare(o, sold, bought,
+                                                                            flows), "lp")
 
-    # Equality rows 0..n-1: seller balance  sum(q at s) - sum(x out of s) = 0
-    # Equality rows n..2n-1: buyer balance sum(x into b) - sum(d at b) = 0
+
+def _solve_linprog(o, n, k, link_s, link_b, capped, c, bounds_hi):
+    """Solve with the public ``scipy.optimize.linprog``; returns (x, equality-row duals)."""
+    n_s, n_l = o.supply_qty.size, link_s.size
+    n_var = c.size
+    bounds = np.column_stack([np.zeros(n_var), np.where(np.isinf(bounds_hi), None, bounds_hi)])
     rows = np.concatenate([o.supply_node, link_s, n + link_b, n + np.repeat(np.arange(n), k)])
     cols = np.concatenate([
         np.arange(n_s),
@@ -204,9 +249,6 @@ def _clear_lp(o: MarketOrders) -> ClearingResult:
     vals = np.concatenate([np.ones(n_s), -np.ones(n_l), np.ones(n_l), -np.ones(n * k)])
     a_eq = coo_matrix((vals, (rows, cols)), shape=(2 * n, n_var)).tocsr()
     b_eq = np.zeros(2 * n)
-
-    # Inequality rows: aggregate export caps.
-    capped = np.nonzero(np.isfinite(o.export_cap))[0]
     a_ub = b_ub = None
     if capped.size:
         foreign = link_s != link_b
@@ -217,21 +259,98 @@ def _clear_lp(o: MarketOrders) -> ClearingResult:
             cc.extend((n_s + sel).tolist())
         a_ub = coo_matrix((np.ones(len(r)), (r, cc)), shape=(capped.size, n_var)).tocsr()
         b_ub = o.export_cap[capped]
-
     res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
     if res.status != 0:
         raise ClearingError(f"market clearing failed: {res.message}")
-    x = np.clip(res.x, 0.0, None)
-    flows = np.zeros((n, n))
-    np.add.at(flows, (link_s, link_b), x[n_s : n_s + n_l])
-    marg = res.eqlin.marginals
-    seller_price = np.clip(marg[:n], 0.0, None)
-    price = np.clip(marg[n:], 0.0, None)
-    # Nodes without a live balance row have an arbitrary dual: price them by arbitrage.
-    price, seller_price = _fill_idle_prices(o, price, seller_price, seller_has, buyer_has, cap)
-    sold, bought = _distribute(o, flows, x[:n_s], x[n_s + n_l :].reshape(n, k))
-    return ClearingResult(flows, sold, bought, price, seller_price, _welfare(o, sold, bought,
-                                                                            flows), "lp")
+    return res.x, res.eqlin.marginals
+
+
+def _highs_options():
+    """The options ``linprog(method="highs")`` passes to HiGHS with its defaults."""
+    opt = _highs.HighsOptions()
+    opt.presolve = "on"
+    opt.highs_debug_level = 0  # kHighsDebugLevelNone
+    opt.log_to_console = False
+    opt.output_flag = False
+    opt.simplex_strategy = 1  # kSimplexStrategyDual
+    return opt
+
+
+_HIGHS_OPTIONS = _highs_options() if _highs is not None else None
+
+
+def _solve_direct(o, n, k, link_s, link_b, capped, c, bounds_hi):
+    """Solve with HiGHS directly; returns (x, equality-row duals).
+
+    The column-wise (CSC) matrix is written down directly: every column has its nonzeros in
+    increasing row order, as ``csc_array(vstack((A_ub, A_eq)))`` in ``linprog`` would give, so
+    HiGHS receives the identical problem. Rows: ``m_ub`` export-cap rows, then the ``2n``
+    balance rows.
+    """
+    n_s, n_l = o.supply_qty.size, link_s.size
+    n_d = n * k
+    m_ub = capped.size
+    inf = _highs.kHighsInf
+    # export-cap row of each link column (-1 = none): foreign links out of a capped seller
+    cap_row = np.full(n, -1)
+    cap_row[capped] = np.arange(m_ub)
+    link_ub = np.where(link_s != link_b, cap_row[link_s], -1)
+    has_ub = link_ub >= 0
+    # nonzeros per column: supply 1, link 2 (+1 with a cap row), demand 1
+    per_col = np.concatenate([np.ones(n_s, np.int32), 2 + has_ub.astype(np.int32),
+                              np.ones(n_d, np.int32)])
+    indptr = np.zeros(per_col.size + 1, np.int32)
+    np.cumsum(per_col, out=indptr[1:])
+    nnz = int(indptr[-1])
+    index = np.empty(nnz, np.int32)
+    value = np.empty(nnz)
+    # supply columns: +1 on the seller balance row
+    index[:n_s] = m_ub + o.supply_node
+    value[:n_s] = 1.0
+    # link columns: [+1 cap row], -1 seller row, +1 buyer row
+    start = indptr[n_s : n_s + n_l]
+    off = has_ub.astype(np.int32)
+    index[start[has_ub]] = link_ub[has_ub]
+    value[start[has_ub]] = 1.0
+    index[start + off] = m_ub + link_s
+    value[start + off] = -1.0
+    index[start + off + 1] = m_ub + n + link_b
+    value[start + off + 1] = 1.0
+    # demand columns: -1 on the buyer balance row
+    index[nnz - n_d :] = m_ub + n + np.repeat(np.arange(n), k)
+    value[nnz - n_d :] = -1.0
+
+    m = m_ub + 2 * n
+    lhs = np.zeros(m)
+    rhs = np.zeros(m)
+    lhs[:m_ub] = -inf
+    rhs[:m_ub] = o.export_cap[capped]
+    ub = np.where(np.isinf(bounds_hi), inf, bounds_hi)
+
+    lp = _highs.HighsLp()
+    lp.num_col_ = c.size
+    lp.num_row_ = m
+    lp.a_matrix_.num_col_ = c.size
+    lp.a_matrix_.num_row_ = m
+    lp.a_matrix_.format_ = _highs.MatrixFormat.kColwise
+    lp.col_cost_ = c
+    lp.col_lower_ = np.zeros(c.size)
+    lp.col_upper_ = ub
+    lp.row_lower_ = lhs
+    lp.row_upper_ = rhs
+    lp.a_matrix_.start_ = indptr
+    lp.a_matrix_.index_ = index
+    lp.a_matrix_.value_ = value
+    h = _highs._Highs()
+    h.passOptions(_HIGHS_OPTIONS)
+    if h.passModel(lp) == _highs.HighsStatus.kError:
+        raise ClearingError("market clearing failed: HiGHS rejected the model")
+    h.run()
+    status = h.getModelStatus()
+    if status != _highs.HighsModelStatus.kOptimal:
+        raise ClearingError(f"market clearing failed: {h.modelStatusToString(status)}")
+    sol = h.getSolution()
+    return np.asarray(sol.col_value), np.asarray(sol.row_dual)[m_ub:]
 
 
 def _fill_idle_prices(o, price, seller_price, seller_has, buyer_has, cap):

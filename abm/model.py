@@ -68,7 +68,7 @@ class RareEarthModel(mesa.Model):
         sc = load_scenario(scenario, rng=rng, **overrides)
         super().__init__(scenario=sc)
         self.sc: RareEarthScenario = sc
-        self.world = load_world(sc.data_year)
+        self.world = load_world(sc.data_year, sc.data_dir)
         self.start_year, self.start_month = parse_month(sc.start)
         self.horizon = int(sc.horizon_months)
         self.month = 0
@@ -123,7 +123,7 @@ class RareEarthModel(mesa.Model):
                            for p in PRODUCTS}
         self.blocked_links: dict[str, set[tuple[str, str]]] = {p: set() for p in PRODUCTS}
         link_extra = np.full((n, n), sc.link_cost_frac)
-        for _, row in read_links().iterrows():
+        for _, row in read_links(self.sc.data_dir).iterrows():
             if row["seller"] in self.cidx and row["buyer"] in self.cidx:
                 link_extra[self.cidx[row["seller"]], self.cidx[row["buyer"]]] = row["cost_frac"]
         np.fill_diagonal(link_extra, 0.0)
@@ -448,10 +448,18 @@ class RareEarthModel(mesa.Model):
                     st_q[i] += q
                     st_list.append((i, q))
             tot = tot + st_q
+            # A node can buy on a grid step whose price lies just above where the firms'
+            # continuous curves reach zero (step discretisation): book it to the firms in
+            # proportion to their needs so that no tonne goes unbooked.
+            orphan = (purchases > 0) & (tot <= 0)
+            if orphan.any():
+                need_c = np.bincount(pop.country, weights=need_ref, minlength=n)
+                if np.any(orphan & (need_c <= 0)):
+                    raise ConservationError(f"{p}: purchases with no buyer to book them to")
+                firm_order = np.where(orphan[pop.country], need_ref, firm_order)
+                tot = np.bincount(pop.country, weights=firm_order, minlength=n) + st_q
             with np.errstate(invalid="ignore", divide="ignore"):
                 fill = np.where(tot > 0, purchases / tot, 0.0)
-            if np.any((purchases > 1e-9) & (tot <= 0)):
-                raise ConservationError(f"{p}: purchases with no order to book them to")
             pop.inventory[p] = pop.inventory[p] + firm_order * fill[pop.country]
             for i, q in st_list:
                 self.states[self.countries[i]].add_stock(p, q * fill[i])
@@ -574,6 +582,7 @@ class RareEarthModel(mesa.Model):
             f"consumption_{p}": float(cons_c.sum()),
             f"china_exports_{p}": float(r.flows[chn].sum() - r.flows[chn, chn]),
             f"inventory_{p}": float(self.firms.inventory[p].sum()),
+            f"stockpiles_{p}": float(sum(s.stockpile[p] for s in self.states.values())),
             f"producer_stock_{p}": float(self.producer_stock[p].sum()),
         }
         for c, i in self.cidx.items():

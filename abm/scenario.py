@@ -3,7 +3,8 @@
 A scenario file (``abm/scenarios/NAME.toml``) has:
 
 - top-level keys ``title``, ``description``, ``start`` (``YYYY-MM``), ``horizon_months``,
-  ``data_year`` (which rows of ``abm/data/*.csv`` describe the world at the start);
+  ``data_year`` (which rows of ``abm/data/*.csv`` describe the world at the start), and
+  optionally ``data_dir`` (a folder of calibration CSVs of your own, relative to the file);
 - ``[params]``: values for any parameter in :data:`PARAMS` (the rest keep their defaults);
 - ``[narrative]``: ``history``, ``look_for`` and ``questions`` (a list) for educators;
 - ``[[events]]``: the dated policy timeline (see :mod:`abm.policy`).
@@ -193,6 +194,7 @@ class RareEarthScenario(Scenario):
         self.start = meta["start"]
         self.horizon_months = meta["horizon_months"]
         self.data_year = meta["data_year"]
+        self.data_dir = meta.get("data_dir")
         self.narrative = meta.get("narrative", {})
         self.events = events
 
@@ -231,7 +233,8 @@ def load_scenario(scenario="baseline", *, rng=None, **overrides) -> RareEarthSce
             name=scenario.name,
             meta={"title": scenario.title, "description": scenario.description,
                   "start": scenario.start, "horizon_months": scenario.horizon_months,
-                  "data_year": scenario.data_year, "narrative": scenario.narrative},
+                  "data_year": scenario.data_year, "narrative": scenario.narrative,
+                  "data_dir": scenario.data_dir},
             events=scenario.events, params=params, rng=rng)
     if not isinstance(scenario, str | Path):
         raise InputError(f"scenario must be a name or a path, got {type(scenario).__name__}")
@@ -255,10 +258,12 @@ def load_scenario(scenario="baseline", *, rng=None, **overrides) -> RareEarthSce
         if key not in doc:
             raise InputError(f"scenario {name!r} lacks the key {key!r}")
     parse_month(doc["start"], f"scenario {name!r} start")
+    if isinstance(doc["data_year"], bool) or not isinstance(doc["data_year"], int):
+        raise InputError(f"scenario {name!r}: data_year must be an integer year")
     if not isinstance(doc["horizon_months"], int) or doc["horizon_months"] < 1:
         raise InputError(f"scenario {name!r}: horizon_months must be a positive integer")
     unknown = set(doc) - {"title", "description", "start", "horizon_months", "data_year",
-                          "params", "narrative", "events"}
+                          "params", "narrative", "events", "data_dir"}
     if unknown:
         raise InputError(f"scenario {name!r} has unknown keys: {', '.join(sorted(unknown))}")
     params = {k: p.default for k, p in PARAMS.items()}
@@ -273,4 +278,9 @@ def load_scenario(scenario="baseline", *, rng=None, **overrides) -> RareEarthSce
     meta = {k: doc.get(k) for k in ("title", "description", "start", "horizon_months",
                                     "data_year")}
     meta["narrative"] = doc.get("narrative", {})
+    if "data_dir" in doc:
+        base = path.parent if (path.suffix == ".toml" or path.exists()) else Path(".")
+        meta["data_dir"] = str((base / str(doc["data_dir"])).resolve())
+        if not Path(meta["data_dir"]).is_dir():
+            raise InputError(f"scenario {name!r}: data_dir {doc['data_dir']!r} not found")
     return RareEarthScenario(name=name, meta=meta, events=events, params=params, rng=rng)

@@ -127,7 +127,8 @@ PAYOFF_WEIGHTS = {
     "retaliation_weight": 0.5,  # expected loss per unit of export value restricted to a bloc
     "stockpile_carry_per_yr": 0.10,  # holding cost of a stockpile, share of its value per year
     "security_weight": 0.5,  # value of cover against perceived risk, share of use value
-    "membership_cost_musd": 2.0,  # monthly cost of alliance commitments, US$ million
+    "alliance_effectiveness": 0.5,  # share of perceived insecurity an alliance averts
+    "membership_cost_share": 0.02,  # monthly cost of alliance commitments, share of use value
 }
 
 
@@ -285,7 +286,8 @@ def state_payoff(model, state, results) -> dict[str, float]:
     out["security"] = _security(model, state, state.stockpile)
     out["floor"] = -(state.floor_cost_usd - state.floor_cost_seen) * 1e-6
     state.floor_cost_seen = state.floor_cost_usd
-    out["alliance"] = -w["membership_cost_musd"] if state.bloc else 0.0
+    out["alliance"] = (-w["membership_cost_share"] * _use_value(model, model.cidx[state.code])
+                       if state.bloc else 0.0)
     return out
 
 
@@ -334,14 +336,10 @@ def forgone_payoffs(model, state, domain: str, options) -> dict[str, float]:
                 w["stockpile_carry_per_yr"] / 12.0)
             out[opt] = _security(model, state, stock) - carry
         return out
-    # alliance: allies share stockpiles and prefer each other's supply
-    partners = _bloc_to_join(model, state)
-    ally_supply = sum(
-        float(model.refining_tpm[model.cidx[s.code]]) for s in model.states.values()
-        if s.bloc == partners and s.code != state.code)
-    reach = min(1.0, ally_supply / max(float(model.refining_tpm.sum()), 1e-9) * 5.0)
-    gain = w["security_weight"] * float(model.risk[i]) * use * (0.5 + reach)
-    member = gain - w["membership_cost_musd"]
+    # alliance: allies share stockpiles, prefer each other's supply and co-invest, which
+    # averts part of the insecurity the state perceives; membership costs a share of its use
+    gain = w["security_weight"] * w["alliance_effectiveness"] * float(model.risk[i]) * use
+    member = gain - w["membership_cost_share"] * use
     if state.bloc:
         return {"join": member, "stay": member, "leave": 0.0}
     return {"join": member, "stay": 0.0, "leave": 0.0}
@@ -373,13 +371,16 @@ def ewa_update(att: dict[str, float], experience: dict[str, float], domain: str,
 def logit_choice(att: dict[str, float], intensity: float, rng: np.random.Generator) -> str:
     """Pick a strategy with probability proportional to ``exp(intensity * A_j / scale)``.
 
-    Attractions are divided by their largest magnitude, so ``intensity`` is dimensionless:
+    Attractions are divided by their spread (best minus worst), so ``intensity`` is
+    dimensionless: the best strategy is ``exp(intensity)`` times as likely as the worst;
     0 chooses at random, large values choose the best almost surely.
     """
     keys = list(att)
     a = np.array([att[k] for k in keys])
-    scale = max(float(np.abs(a).max()), 1e-12)
-    z = intensity * (a - a.max()) / scale
+    spread = float(a.max() - a.min())
+    if spread <= 1e-12 * max(1.0, float(np.abs(a).max())):
+        return keys[int(rng.integers(len(keys)))]
+    z = intensity * (a - a.max()) / spread
     prob = np.exp(z)
     prob /= prob.sum()
     return keys[int(rng.choice(len(keys), p=prob))]
@@ -397,7 +398,7 @@ def miner_bloc_choice(model, miner) -> str | None:
         return None  # concentrate refined in China cannot be sold to another bloc
     chn = model.cidx["CHN"]
     node = model.cidx[miner.refine_country]
-    base = {p: float(model.seller_price[p][chn if miner.china_route else node])
+    base = {p: float(model.seller_price[p][node])
             for p in PRODUCTS}
     options = {miner.bloc: sum(miner.shares[p] * max(base[p], miner.floor_usd_per_kg[p])
                                for p in PRODUCTS)}

@@ -1,0 +1,130 @@
+"""Strategic behaviour on small constructed worlds, and the game's building blocks."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+import abm
+from abm.strategies import current_strategy, ewa_update, logit_choice
+from worlds import make_world
+
+FREE = 'free_from = "start"\nlogit_intensity = 8.0\ndecision_interval_months = 3'
+SEEDS = range(4)
+
+
+def run_world(path, seed, months):
+    m = abm.RareEarthModel(scenario=str(path), rng=seed)
+    for _ in range(months):
+        m.step()
+    return m
+
+
+def final_export_strategies(path, months):
+    return Counter(current_strategy(m, m.states["CHN"], "export")
+                   for m in (run_world(path, s, months) for s in SEEDS))
+
+
+def test_dominant_supplier_facing_dependent_buyers_restricts(tmp_path):
+    # China mines 100 kt of 105 kt; importers have no stockpiles and little else to buy.
+    path = make_world(tmp_path, chn_cap=100_000, alt_cap=5_000, params=FREE, horizon=48)
+    chosen = final_export_strategies(path, 48)
+    assert chosen["open"] == 0, chosen
+
+
+def test_same_supplier_facing_abundant_alternatives_stays_open(tmp_path):
+    path = make_world(tmp_path, chn_cap=100_000, alt_cap=60_000, params=FREE, horizon=48)
+    chosen = final_export_strategies(path, 48)
+    assert chosen["open"] >= 3, chosen
+
+
+def test_long_restriction_with_alternatives_loses_share_then_relaxes(tmp_path):
+    events = (
+        '[[events]]\ndate = "2030-01"\nactor = "CHN"\naction = "export"\n'
+        'instrument = "licence"\nshare = 0.5\ntarget = "all"\nproduct = "both"\n'
+        '[[events]]\ndate = "2032-01"\nactor = "CHN"\naction = "free"\npin = false\n')
+    params = FREE.replace('"start"', '"2032-01"')
+    path = make_world(tmp_path, chn_cap=100_000, alt_cap=60_000, params=params,
+                      events=events, horizon=48)
+    open_world = make_world(tmp_path / "open", chn_cap=100_000, alt_cap=60_000, horizon=24)
+    relaxed = 0
+    for seed in SEEDS:
+        m = run_world(path, seed, 48)
+        df = m.results_frame()
+        ref = abm.simulate(str(open_world), rng=seed)
+        restricted = df[df["date"] < "2032-01"]
+        share = restricted["china_import_share_japan"].mean()
+        assert share < ref["china_import_share_japan"].mean() - 0.1  # market share lost
+        relaxed += current_strategy(m, m.states["CHN"], "export") == "open"
+    assert relaxed >= 3
+
+
+def test_importers_facing_repeated_restrictions_stockpile_and_align(tmp_path):
+    events = ""
+    for year in (2030, 2031, 2032):
+        for month, inst in (("02", "ban"), ("05", "open")):
+            events += (f'[[events]]\ndate = "{year}-{month}"\nactor = "CHN"\n'
+                       f'action = "export"\ninstrument = "{inst}"\ntarget = "all"\n'
+                       'product = "both"\n')
+    path = make_world(tmp_path, chn_cap=100_000, alt_cap=5_000, params=FREE, events=events,
+                      horizon=36)
+    pinned_open = ('[[events]]\ndate = "2030-01"\nactor = "CHN"\naction = "export"\n'
+                   'instrument = "open"\ntarget = "all"\nproduct = "both"\n')
+    calm = make_world(tmp_path / "calm", chn_cap=100_000, alt_cap=5_000, params=FREE,
+                      events=pinned_open, horizon=36)
+    for seed in SEEDS:
+        m = run_world(path, seed, 36)
+        usa, jpn = m.states["USA"], m.states["JPN"]
+        assert usa.bloc and usa.bloc == jpn.bloc  # aligned with each other
+        assert m.alliance_graph.has_edge("USA", "JPN")
+        c = run_world(calm, seed, 36)
+        assert not c.states["USA"].bloc or not c.states["JPN"].bloc
+        for code in ("USA", "JPN"):
+            assert sum(m.states[code].stockpile.values()) > 2 * sum(
+                c.states[code].stockpile.values()) + 50
+
+
+def test_miner_offered_a_price_floor_sells_to_that_bloc(tmp_path):
+    events = ('[[events]]\ndate = "2030-02"\nactor = "USA"\naction = "price_floor"\n'
+              'usd_per_kg = 110.0\nminers = []\n')
+    path = make_world(tmp_path, chn_cap=100_000, alt_cap=20_000, events=events, horizon=4)
+    m = run_world(path, 0, 4)
+    miner = next(x for x in m.miners if x.mine_id == "ALT_MINE")
+    assert miner.bloc == "USA" and miner.floor_usd_per_kg["light"] == 110.0
+    assert m.alliance_graph.has_edge("ALT_MINE", "USA")
+    log = m.event_log_frame()
+    assert ((log["actor"] == "ALT_MINE") & (log["action"] == "offtake")).any()
+    chinese = next(x for x in m.miners if x.mine_id == "CHN_MINE")
+    assert chinese.bloc == "CHN"  # a mine refined in China cannot switch
+
+
+def test_ewa_reinforces_played_strategy_and_imagines_others():
+    att = {"a": 0.0, "b": 0.0}
+    exp: dict[str, float] = {}
+    ewa_update(att, exp, "d", "a", {"a": 10.0, "b": 10.0}, phi=0.5, delta=0.5)
+    assert att["a"] == pytest.approx(10.0) and att["b"] == pytest.approx(5.0)
+    ewa_update(att, exp, "d", "b", {"a": 0.0, "b": 4.0}, phi=0.5, delta=0.5)
+    n = 0.5 * 1 + 1
+    assert att["a"] == pytest.approx((0.5 * 1 * 10.0 + 0.5 * 0.0) / n)
+    assert att["b"] == pytest.approx((0.5 * 1 * 5.0 + 1.0 * 4.0) / n)
+
+
+def test_logit_choice_intensity():
+    rng = np.random.default_rng(0)
+    att = {"good": 10.0, "bad": 0.0}
+    sharp = Counter(logit_choice(att, 50.0, rng) for _ in range(500))
+    assert sharp["good"] == 500
+    flat = Counter(logit_choice(att, 0.0, rng) for _ in range(2000))
+    assert 850 < flat["good"] < 1150
+    mid = Counter(logit_choice(att, np.log(3.0), rng) for _ in range(4000))
+    assert mid["good"] / mid["bad"] == pytest.approx(3.0, rel=0.15)
+
+
+def test_pinned_domains_are_not_chosen(run):
+    m = abm.RareEarthModel(scenario="controls_2025", rng=0)
+    for _ in range(30):
+        m.step()
+    log = m.event_log_frame()
+    china = log[(log["actor"] == "CHN") & (log["action"] == "export")]
+    assert (china["source"] == "timeline").all()  # before Nov 2026 China is scripted
+    assert "export" in m.states["CHN"].pinned
