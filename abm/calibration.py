@@ -106,10 +106,10 @@ def load_world(year: int, data_dir: str | Path | None = None) -> World:
         tables[name.removesuffix(".csv")] = df
     states = tables["states"]
     codes = set(states["code"])
-    for col in ("refine_country",):
-        unknown = set(tables["mines"][col]) - codes
-        if unknown:
-            raise InputError(f"mines.csv {col} names unknown state(s): {', '.join(sorted(unknown))}")
+    unknown = set(tables["mines"]["refine_country"]) - codes
+    if unknown:
+        raise InputError(
+            f"mines.csv refine_country names unknown state(s): {', '.join(sorted(unknown))}")
     for share in ("light_share", "heavy_share"):
         if (tables["mines"][share] > 1).any():
             raise InputError(f"mines.csv column {share!r} must be a share within [0, 1]")

@@ -407,7 +407,7 @@ class RareEarthModel(mesa.Model):
         return cap, export_cap
 
     def _export_mix(self, node: int, product: str, refined) -> float:
-        """t of ``product`` per t REO refined at ``node`` (converts REO quotas to products)."""
+        """T of ``product`` per t REO refined at ``node`` (converts REO quotas to products)."""
         reo = self._refined_reo[node] if hasattr(self, "_refined_reo") else 0.0
         if refined is None or reo <= 0:
             shares = [m.shares[product] for m in self.miners if m.refine_country ==
@@ -546,12 +546,14 @@ class RareEarthModel(mesa.Model):
                 raise ConservationError(
                     f"{p}: production {prod:.6f} t != consumption + stock change {rhs:.6f} t")
             self._balance_before[p] = after[p]
-        self._last_balance = {p: float(refined[p].sum()) for p in PRODUCTS}
 
     def _update_risk(self, orders) -> None:
-        """Perceived supply risk per country: EWMA of the share of its normal imports cut by
-        export restrictions (weighted by how far caps fall below normal flows) and of its physical shortage (price rises alone do not count,
-        or hoarding would feed on itself)."""
+        """Update perceived supply risk per country (EWMA of two signals).
+
+        The signals are the share of its normal imports cut by export restrictions (weighted
+        by how far caps fall below normal flows) and its physical shortage. Price rises alone
+        do not count, or hoarding would feed on itself.
+        """
         sc = self.sc
         n = len(self.countries)
         signal = np.zeros(n)
@@ -583,6 +585,9 @@ class RareEarthModel(mesa.Model):
             f"china_exports_{p}": float(r.flows[chn].sum() - r.flows[chn, chn]),
             f"inventory_{p}": float(self.firms.inventory[p].sum()),
             f"stockpiles_{p}": float(sum(s.stockpile[p] for s in self.states.values())),
+            f"substitution_{p}": float(np.average(self.firms.substitution[p],
+                                                  weights=self.firms.base_demand[p])
+                                       if self.firms.base_demand[p].sum() > 0 else 0.0),
             f"producer_stock_{p}": float(self.producer_stock[p].sum()),
         }
         for c, i in self.cidx.items():

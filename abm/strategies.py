@@ -308,7 +308,7 @@ def forgone_payoffs(model, state, domain: str, options) -> dict[str, float]:
         out = {}
         for opt in options:
             model.policies = {k: v for k, v in saved.items() if k[0] != state.code}
-            for action, args in strategy_actions(model, state, "export", opt):
+            for _action, args in strategy_actions(model, state, "export", opt):
                 if args["instrument"] == "open":
                     continue
                 for p in ((args["product"],) if args["product"] != "both" else PRODUCTS):
@@ -396,7 +396,6 @@ def miner_bloc_choice(model, miner) -> str | None:
     """
     if miner.is_chinese or miner.refine_country == "CHN" or miner.capacity_tpm <= 0:
         return None  # concentrate refined in China cannot be sold to another bloc
-    chn = model.cidx["CHN"]
     node = model.cidx[miner.refine_country]
     base = {p: float(model.seller_price[p][node])
             for p in PRODUCTS}

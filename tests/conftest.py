@@ -7,7 +7,7 @@ import pytest
 import abm
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run(scenario: str, seed: int, steps, items: tuple):
     return abm.simulate(scenario, steps=steps, rng=seed, **dict(items))
 

@@ -4,10 +4,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from worlds import make_world
 
 import abm
 from abm.strategies import current_strategy, ewa_update, logit_choice
-from worlds import make_world
 
 FREE = 'free_from = "start"\nlogit_intensity = 8.0\ndecision_interval_months = 3'
 SEEDS = range(4)

@@ -1,0 +1,43 @@
+"""Print the calibration fit of `baseline` and the `quota_2010` replay (numbers in README.md).
+
+Usage: .venv/bin/python scripts/calibration_report.py
+"""
+
+import pandas as pd
+
+import abm
+
+
+def main() -> None:
+    """Run baseline (seed 0) and quota_2010 (seeds 0-4) and print the tables."""
+    b = abm.simulate("baseline", rng=0)
+    y1 = b.iloc[:12]
+    rows = [
+        ("world mine production, kt REO/yr", "390", y1["production_reo"].sum() / 1e3),
+        ("NdPr output, kt/yr", "80-110", y1["production_light"].sum() / 1e3),
+        ("Dy+Tb output, kt/yr", "~2.5-3.5", y1["production_heavy"].sum() / 1e3),
+        ("China's share of mining", "~0.69", y1["china_share_mining"].mean()),
+        ("China's share of refining", "~0.91", y1["china_share_refining"].mean()),
+        ("NdPr world price, US$/kg", "55-65", y1["price_light_world"].mean()),
+        ("Dy world price, US$/kg", "230-300", y1["price_heavy_world"].mean()),
+    ]
+    print("baseline, first year (seed 0)")
+    print(pd.DataFrame(rows, columns=["quantity", "facts 2024", "model"]).round(3).to_string(
+        index=False))
+    for col in ("price_light_world", "price_heavy_world"):
+        m = y1[col].mean()
+        print(f"{col}: 10-year range {b[col].min() / m:.2f}-{b[col].max() / m:.2f}x of year 1")
+    q = pd.concat(abm.simulate("quota_2010", rng=s).assign(seed=s) for s in range(5))
+    mean = q.groupby("date").mean(numeric_only=True)
+    level = mean.loc[mean.index.str.startswith("2009"), "price_light_world"].mean()
+    peak = mean["price_light_world"].idxmax()
+    top = mean.loc[peak, "price_light_world"]
+    print(f"\nquota_2010 (seeds 0-4): 2009 NdPr world {level:.1f}, peak {peak} {top:.1f} = "
+          f"{top / level:.1f}x, China at peak {mean.loc[peak, 'price_light_china']:.1f}")
+    cols = ["price_light_china", "price_light_world", "price_heavy_world", "china_exports_light",
+            "china_import_share_japan", "inventory_light", "substitution_light"]
+    print(mean[cols].iloc[::6].round(2).to_string())
+
+
+if __name__ == "__main__":
+    main()
