@@ -192,6 +192,8 @@ def state_decisions(model: RareEarthModel) -> None:
             options = rules.STRATEGY_SETS[domain]
             if domain == "export" and not rules.is_exporter(model, s.code):
                 continue
+            if domain == "alliance" and not rules.is_importer(model, s.code) and not s.bloc:
+                continue  # alliances are for supply security: exporters do not seek them
             payoffs = rules.forgone_payoffs(model, s, domain, options)
             att = s.attractions.setdefault(domain, dict.fromkeys(options, 0.0))
             current = rules.current_strategy(model, s, domain)

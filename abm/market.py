@@ -92,6 +92,19 @@ class MarketOrders:
             raise ClearingError(f"link_cost and link_cap must have shape ({n}, {n})")
         if self.export_cap.shape != (n,):
             raise ClearingError(f"export_cap must have shape ({n},)")
+        # one vectorised check of every value first (the common case: all fine); only when it
+        # fails do the per-array checks below run, to name the array at fault
+        values = np.concatenate([self.supply_qty, self.supply_ask, self.demand_bid,
+                                 self.demand_qty.ravel(), self.link_cost.ravel()])
+        caps = np.concatenate([self.link_cap.ravel(), self.export_cap])
+        if not (np.isfinite(values).all() and values.min(initial=0.0) >= 0
+                and caps.min(initial=0.0) >= 0):
+            self._name_bad_values()
+        if k[0] > 1 and np.any(np.diff(self.demand_bid) >= 0):
+            raise ClearingError("demand_bid must be strictly decreasing")
+
+    def _name_bad_values(self) -> None:
+        """Raise :class:`ClearingError` naming the first array with a bad value."""
         for name in ("supply_qty", "supply_ask", "demand_bid", "demand_qty", "link_cost"):
             arr = getattr(self, name)
             if not np.all(np.isfinite(arr)):
@@ -102,8 +115,6 @@ class MarketOrders:
             arr = getattr(self, name)
             if np.any(np.isnan(arr)) or np.any(arr < 0):
                 raise ClearingError(f"{name} contains NaN or a negative value")
-        if k[0] > 1 and np.any(np.diff(self.demand_bid) >= 0):
-            raise ClearingError("demand_bid must be strictly decreasing")
 
     @property
     def unconstrained(self) -> bool:
@@ -338,8 +349,9 @@ def _solve_direct(o, n, k, link_s, link_b, capped, c, bounds_hi):
     lp.col_upper_ = ub
     lp.row_lower_ = lhs
     lp.row_upper_ = rhs
-    lp.a_matrix_.start_ = indptr
-    lp.a_matrix_.index_ = index
+    # integer vectors go through pybind11's sequence protocol: a list converts ~3x faster
+    lp.a_matrix_.start_ = indptr.tolist()
+    lp.a_matrix_.index_ = index.tolist()
     lp.a_matrix_.value_ = value
     h = _highs._Highs()
     h.passOptions(_HIGHS_OPTIONS)

@@ -124,7 +124,7 @@ PAYOFF_WEIGHTS = {
     "shortage_cost_ratio": 3.0,  # value lost per t short, in multiples of the reference price
     "industry_weight": 0.5,  # share of the input-cost gap that becomes industry advantage
     "leverage_weight": 0.3,  # value of targets' pain (capped price rise x their use)
-    "retaliation_weight": 0.5,  # expected loss per unit of export value restricted to a bloc
+    "retaliation_weight": 1.0,  # expected loss per US$ of pain caused to allied targets
     "stockpile_carry_per_yr": 0.10,  # holding cost of a stockpile, share of its value per year
     "security_weight": 0.5,  # value of cover against perceived risk, share of use value
     "alliance_effectiveness": 0.5,  # share of perceived insecurity an alliance averts
@@ -133,15 +133,28 @@ PAYOFF_WEIGHTS = {
 
 
 def is_exporter(model, code: str) -> bool:
-    """Whether a state's refiners sold abroad more than 5% of world trade last month."""
+    """Whether a state's refiners normally sell abroad more than 5% of world trade.
+
+    Normal flows (each link's average while it was open) are used, so a state that has cut
+    its exports still counts as an exporter and keeps deciding its export policy.
+    """
     i = model.cidx[code]
-    exports = sum(float(model.last_flows[p].to_numpy()[i].sum()
-                        - model.last_flows[p].to_numpy()[i, i]) * model.p_ref[p]
-                  for p in PRODUCTS)
-    trade = sum(float(model.last_flows[p].to_numpy().sum()
-                      - np.trace(model.last_flows[p].to_numpy())) * model.p_ref[p]
-                for p in PRODUCTS)
+    exports = trade = 0.0
+    for p in PRODUCTS:
+        ref = model.ref_flow[p]
+        exports += float(ref[i].sum() - ref[i, i]) * model.p_ref[p]
+        trade += float(ref.sum() - np.trace(ref)) * model.p_ref[p]
     return trade > 0 and exports / trade > 0.05
+
+
+def is_importer(model, code: str) -> bool:
+    """Whether a state normally imports more than it exports (value at reference prices)."""
+    i = model.cidx[code]
+    net = 0.0
+    for p in PRODUCTS:
+        ref = model.ref_flow[p]
+        net += float(ref[:, i].sum() - ref[i].sum()) * model.p_ref[p]
+    return net > 0
 
 
 def current_strategy(model, state, domain: str) -> str:
@@ -240,8 +253,9 @@ def market_payoff(model, state, results) -> dict[str, float]:
     - ``leverage``: for a restrictor, ``leverage_weight`` x each target's dependence on it (its
       share of their normal imports) x their use x their price rise, capped at the reference
       price;
-    - ``retaliation``: for a restrictor, - ``retaliation_weight`` x the normal export value it
-      restricts toward states that are in an alliance (they can answer together);
+    - ``retaliation``: for a restrictor, - ``retaliation_weight`` x the pain it causes targets
+      that are in an alliance (their price rise over reference x their use): allied states can
+      answer together, and the harder they are hit the harder they answer;
     - ``shortage``: - shortage (t) x reference price x ``shortage_cost_ratio``.
     """
     i = model.cidx[state.code]
@@ -266,7 +280,9 @@ def market_payoff(model, state, results) -> dict[str, float]:
             out["leverage"] += (w["leverage_weight"] * dependence * rise
                                 * float(model.demand_tpm[p][b]) * 1e-3)
             if model.states[t].bloc:
-                out["retaliation"] -= (w["retaliation_weight"] * float(ref[i, b]) * pref * 1e-3)
+                # allied targets answer in proportion to the pain the restriction causes them
+                pain = max(float(r.price[b]) - pref, 0.0) * float(model.demand_tpm[p][b])
+                out["retaliation"] -= w["retaliation_weight"] * pain * 1e-3
         out["shortage"] -= (float(model.last_shortage[p][i]) * pref
                             * w["shortage_cost_ratio"] * 1e-3)
     return out

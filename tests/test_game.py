@@ -20,22 +20,28 @@ def run_world(path, seed, months):
     return m
 
 
-def final_export_strategies(path, months):
-    return Counter(current_strategy(m, m.states["CHN"], "export")
-                   for m in (run_world(path, s, months) for s in SEEDS))
+def restricted_share(path, seed, months):
+    """Share of months in which China has an export restriction in force."""
+    m = abm.RareEarthModel(scenario=str(path), rng=seed)
+    months_restricted = 0
+    for _ in range(months):
+        m.step()
+        months_restricted += current_strategy(m, m.states["CHN"], "export") != "open"
+    return months_restricted / months
 
 
 def test_dominant_supplier_facing_dependent_buyers_restricts(tmp_path):
-    # China mines 100 kt of 105 kt; importers have no stockpiles and little else to buy.
-    path = make_world(tmp_path, chn_cap=100_000, alt_cap=5_000, params=FREE, horizon=48)
-    chosen = final_export_strategies(path, 48)
-    assert chosen["open"] == 0, chosen
+    # China mines 95 of 100 kt; importers have no stockpiles and little else to buy.
+    path = make_world(tmp_path, chn_cap=95_000, alt_cap=5_000, params=FREE, horizon=48)
+    shares = [restricted_share(path, s, 48) for s in SEEDS]
+    assert min(shares) >= 0.5, shares
 
 
 def test_same_supplier_facing_abundant_alternatives_stays_open(tmp_path):
-    path = make_world(tmp_path, chn_cap=100_000, alt_cap=60_000, params=FREE, horizon=48)
-    chosen = final_export_strategies(path, 48)
-    assert chosen["open"] >= 3, chosen
+    # Same demand, but 40 of 100 kt are mined and refined outside China.
+    path = make_world(tmp_path, chn_cap=60_000, alt_cap=40_000, params=FREE, horizon=48)
+    shares = [restricted_share(path, s, 48) for s in SEEDS]
+    assert max(shares) <= 0.1, shares
 
 
 def test_long_restriction_with_alternatives_loses_share_then_relaxes(tmp_path):
@@ -44,19 +50,23 @@ def test_long_restriction_with_alternatives_loses_share_then_relaxes(tmp_path):
         'instrument = "licence"\nshare = 0.5\ntarget = "all"\nproduct = "both"\n'
         '[[events]]\ndate = "2032-01"\nactor = "CHN"\naction = "free"\npin = false\n')
     params = FREE.replace('"start"', '"2032-01"')
-    path = make_world(tmp_path, chn_cap=100_000, alt_cap=60_000, params=params,
+    path = make_world(tmp_path, chn_cap=60_000, alt_cap=40_000, params=params,
                       events=events, horizon=48)
-    open_world = make_world(tmp_path / "open", chn_cap=100_000, alt_cap=60_000, horizon=24)
+    open_world = make_world(tmp_path / "open", chn_cap=60_000, alt_cap=40_000, horizon=24)
     relaxed = 0
-    for seed in SEEDS:
-        m = run_world(path, seed, 48)
-        df = m.results_frame()
+    seeds = range(6)
+    for seed in seeds:
+        df = run_world(path, seed, 48).results_frame()
         ref = abm.simulate(str(open_world), rng=seed)
-        restricted = df[df["date"] < "2032-01"]
-        share = restricted["china_import_share_japan"].mean()
-        assert share < ref["china_import_share_japan"].mean() - 0.1  # market share lost
-        relaxed += current_strategy(m, m.states["CHN"], "export") == "open"
-    assert relaxed >= 3
+        during = df[df["date"] < "2032-01"]
+        # two years of licences cost China much of Japan's market
+        assert during["china_import_share_japan"].mean() < (
+            0.6 * ref["china_import_share_japan"].mean())
+        # once free, China exports markedly more than under the licences
+        last_year = during[during["date"] >= "2031-01"]["china_exports_light"].mean()
+        after = df[df["date"] >= "2032-04"]["china_exports_light"].mean()
+        relaxed += after >= 1.3 * last_year
+    assert relaxed >= 4, relaxed
 
 
 def test_importers_facing_repeated_restrictions_stockpile_and_align(tmp_path):
@@ -66,11 +76,11 @@ def test_importers_facing_repeated_restrictions_stockpile_and_align(tmp_path):
             events += (f'[[events]]\ndate = "{year}-{month}"\nactor = "CHN"\n'
                        f'action = "export"\ninstrument = "{inst}"\ntarget = "all"\n'
                        'product = "both"\n')
-    path = make_world(tmp_path, chn_cap=100_000, alt_cap=5_000, params=FREE, events=events,
+    path = make_world(tmp_path, chn_cap=95_000, alt_cap=5_000, params=FREE, events=events,
                       horizon=36)
     pinned_open = ('[[events]]\ndate = "2030-01"\nactor = "CHN"\naction = "export"\n'
                    'instrument = "open"\ntarget = "all"\nproduct = "both"\n')
-    calm = make_world(tmp_path / "calm", chn_cap=100_000, alt_cap=5_000, params=FREE,
+    calm = make_world(tmp_path / "calm", chn_cap=95_000, alt_cap=5_000, params=FREE,
                       events=pinned_open, horizon=36)
     for seed in SEEDS:
         m = run_world(path, seed, 36)

@@ -61,11 +61,13 @@ def alliance_runs():
 def test_controls_2025_alliance_differs_as_documented(alliance_runs):
     with_, without = alliance_runs.xs(True), alliance_runs.xs(False)
     diff = with_ - without
-    # co-financed separation adds supply; allied sourcing lowers Japan's dependence on China;
-    # the US and Japan form one bloc instead of two (numbers in the README)
+    # co-financed separation adds supply and allied sourcing lowers Japan's dependence on
+    # China in every seed; the Dy price outside China is lower on average and in most seeds,
+    # and the US and Japan mostly form one bloc instead of two (numbers in the README)
     assert (diff["production_reo"] > 0).all()
     assert (diff["china_import_share_japan"] < 0).all()
-    assert (diff["n_blocs"] < 0).all()
+    assert diff["price_heavy_world"].mean() < 0 and (diff["price_heavy_world"] < 0).sum() >= 8
+    assert diff["n_blocs"].mean() < 0 and (diff["n_blocs"] < 0).sum() >= 8
 
 
 def test_controls_2025_heavy_licences_split_prices():
