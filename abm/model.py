@@ -599,14 +599,23 @@ class RareEarthModel(mesa.Model):
         chn = self.cidx["CHN"]
         total_mined = sum(self._mined_by_host.values())
         refined_reo = self._refined_reo
+        comps = [c for c in nx.connected_components(self.alliance_graph) if len(c) >= 2]
+        china_bloc = next((c for c in comps if "CHN" in c), set())
+        in_other = set().union(*[c for c in comps if "CHN" not in c]) if comps else set()
+        shares = {"china_bloc": 0.0, "other_blocs": 0.0, "unaligned": 0.0}
+        for m in self.miners:
+            key = ("china_bloc" if m.mine_id in china_bloc else
+                   "other_blocs" if m.mine_id in in_other else "unaligned")
+            shares[key] += m.output_tpm
         cols = {
             "production_reo": float(total_mined),
+            **{f"supply_share_{k}": float(v / total_mined) if total_mined > 0 else 0.0
+               for k, v in shares.items()},
             "china_share_mining": float(self._mined_by_host.get("CHN", 0.0) / total_mined)
             if total_mined > 0 else 0.0,
             "china_share_refining": float(refined_reo[chn] / refined_reo.sum())
             if refined_reo.sum() > 0 else 0.0,
-            "n_blocs": int(sum(1 for comp in nx.connected_components(self._bloc_graph())
-                               if len(comp) >= 2)),
+            "n_blocs": len(comps),
         }
         for c, i in self.cidx.items():
             name = _NAMES.get(c, c.lower())
@@ -626,10 +635,6 @@ class RareEarthModel(mesa.Model):
                 for k in ("china_import_share", "stockpile", "shortage"):
                     cols.setdefault(f"{k}_{name}", 0.0)
         return cols
-
-    def _bloc_graph(self) -> nx.Graph:
-        """The alliance graph restricted to alliance and offtake ties."""
-        return self.alliance_graph
 
     def results_frame(self) -> pd.DataFrame:
         """One row per simulated month with every output column (see README)."""
