@@ -35,7 +35,11 @@ from scipy.sparse import coo_matrix
 
 try:  # HiGHS bindings bundled with SciPy >= 1.15 (private; fall back to linprog without them)
     from scipy.optimize._highspy import _core as _highs
-except ImportError:  # pragma: no cover - depends on the SciPy build
+
+    for _name in ("HighsLp", "HighsOptions", "HighsStatus", "HighsModelStatus",
+                  "MatrixFormat", "_Highs", "kHighsInf"):
+        getattr(_highs, _name)
+except (ImportError, AttributeError):  # pragma: no cover - depends on the SciPy build
     _highs = None
 
 __all__ = ["MarketOrders", "ClearingResult", "ClearingError", "clear_market", "price_grid"]
@@ -287,7 +291,10 @@ def _highs_options():
     return opt
 
 
-_HIGHS_OPTIONS = _highs_options() if _highs is not None else None
+try:
+    _HIGHS_OPTIONS = _highs_options() if _highs is not None else None
+except (AttributeError, TypeError):  # pragma: no cover - another bindings layout: use linprog
+    _HIGHS_OPTIONS = _highs = None
 
 
 def _solve_direct(o, n, k, link_s, link_b, capped, c, bounds_hi):

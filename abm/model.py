@@ -111,6 +111,8 @@ class RareEarthModel(mesa.Model):
         self.firm_agents = [Firm(self, self.firms, i) for i in range(self.firms.size)]
         self.producer_stock = {p: np.zeros(n) for p in PRODUCTS}
         self.price = {p: np.full(n, self.p_ref[p]) for p in PRODUCTS}
+        self.expected_price = {p: np.full(n, self.p_ref[p]) for p in PRODUCTS}
+        self.steady_state_demand = False  # what-ifs value policies once expectations adapt
         self.seller_price = {p: np.full(n, self.p_ref[p]) for p in PRODUCTS}
         self.world_price = dict(self.p_ref)
         self.price_history = {p: [] for p in PRODUCTS}
@@ -262,10 +264,11 @@ class RareEarthModel(mesa.Model):
         for p in PRODUCTS:
             need_ref = (pop.base_demand[p] * (1.0 + sc.demand_growth_per_yr) ** years
                         * (1.0 - pop.substitution[p]))
-            a, b = rules.firm_order_params(pop, p, need_ref, cover, sc.inventory_adjust_rate)
+            ck, kk, bk = rules.firm_order_params(pop, p, need_ref, cover,
+                                                 sc.inventory_adjust_rate)
             f_last = rules.demand_factor(self.price[p][pop.country], self.p_ref[p],
                                          sc.demand_elasticity)
-            coeffs[p] = (a, b, need_ref, f_last)
+            coeffs[p] = (ck, kk, bk, need_ref, f_last)
         state_orders = {p: [] for p in PRODUCTS}
         for code, s in self.states.items():
             i = self.cidx[code]
@@ -320,8 +323,9 @@ class RareEarthModel(mesa.Model):
         for p in PRODUCTS:
             grid = self._price_grid(p)
             f_grid = rules.demand_factor(grid, self.p_ref[p], sc.demand_elasticity)
-            a, b, _, _ = coeffs[p]
-            cum = rules.aggregate_orders(pop.country, a, b, f_grid, n)
+            ck, kk, bk, _, _ = coeffs[p]
+            h_grid = f_grid[None, :] * self._price_patience(grid[None, :], p)
+            cum = rules.aggregate_orders(pop.country, ck, kk, bk, f_grid, h_grid, n)
             for i, q, limit in state_orders[p]:
                 cum[i, grid <= limit] += q
             steps = np.diff(cum, axis=1, prepend=0.0).clip(min=0.0)
@@ -347,6 +351,20 @@ class RareEarthModel(mesa.Model):
                 export_cap=export_cap)
             out[p] = (orders, {"stock": stock, "release": release, "grid": grid})
         return out
+
+    def _price_patience(self, prices: np.ndarray, product: str) -> np.ndarray:
+        """(C, K) or (1, C) factor ``(price / expected price) ** -inventory_price_elasticity``.
+
+        ``prices`` is either a (1, K) grid (result per country and grid price) or a (C,) vector
+        of node prices (result (1, C)).
+        """
+        eps = 0.0 if self.steady_state_demand else self.sc.inventory_price_elasticity
+        exp = self.expected_price[product]
+        if prices.ndim == 2:
+            ratio = prices / exp[:, None]
+        else:
+            ratio = (prices / exp)[None, :]
+        return np.maximum(ratio, 1e-6) ** (-eps)
 
     def _price_grid(self, product: str) -> np.ndarray:
         """Demand-step prices: fine around last month's world price, capped at the choke price."""
@@ -437,9 +455,11 @@ class RareEarthModel(mesa.Model):
                 self.states[code].add_stock(p, -sold[k])
             # buyers: firms and building states, pro rata at the node price
             purchases = r.purchases
-            a, b, need_ref, f_last = coeffs[p]
+            ck, kk, bk, need_ref, f_last = coeffs[p]
             f_now = rules.demand_factor(r.price, self.p_ref[p], sc.demand_elasticity)
-            firm_order = rules.firm_orders_at(a, b, f_now[pop.country])
+            h_now = f_now * self._price_patience(r.price, p)[0]
+            firm_order = rules.firm_orders_at(ck, kk, bk, f_now[pop.country],
+                                              h_now[pop.country])
             tot = np.bincount(pop.country, weights=firm_order, minlength=n)
             st_q = np.zeros(n)
             st_list = []
@@ -478,6 +498,7 @@ class RareEarthModel(mesa.Model):
             cons_total[p] = cons_c
             # prices and memories
             self.price[p] = r.price
+            self.expected_price[p] = 0.8 * self.expected_price[p] + 0.2 * r.price
             self.seller_price[p] = r.seller_price
             outside = purchases.copy()
             outside[self.cidx["CHN"]] = 0.0

@@ -48,6 +48,9 @@ PARAMS: dict[str, Param] = {
     # demand
     "demand_elasticity": Param(float, 0.2, 0.0, 2.0,
                                "short-run price elasticity of firms' consumption (abs. value)"),
+    "inventory_price_elasticity": Param(float, 2.0, 0.0, 10.0,
+                                        "how fast firms' inventory target shrinks when the "
+                                        "price is above the price they expect (EWMA)"),
     "demand_growth_per_yr": Param(float, 0.04, -0.5, 0.5,
                                   "growth of magnet demand per year (EV, wind; assumption)"),
     "base_cover_months": Param(float, 2.0, 0.0, 24.0, "firms' normal inventory cover, months"),

@@ -29,11 +29,13 @@ def demand_factor(price, reference: float, elasticity: float):
 
 def firm_order_params(pop: FirmPopulation, product: str, need_tpm: np.ndarray,
                       cover_months: np.ndarray, adjust_rate: float):
-    """Coefficients of each firm's order curve ``max(0, a * f(p) - b)``.
+    """Coefficients of each firm's order curve ``max(0, c * f(p) + k * h(p) - b)``.
 
     A firm orders what it will consume at price ``p`` (``need * f(p)``) plus a share
-    ``adjust_rate`` of the gap between its target inventory (``cover * need * f(p)``) and the
-    inventory it holds; with a surplus it orders less.
+    ``adjust_rate`` of the gap between its target inventory and the inventory it holds; with a
+    surplus it orders less. The target is ``cover * need * f(p) * g(p)``: it shrinks when the
+    price is above what the firm expected (``g``), so firms live off their stock through a
+    price spike instead of bidding without limit (``h = f * g``).
 
     Args:
         pop: the firms.
@@ -43,52 +45,48 @@ def firm_order_params(pop: FirmPopulation, product: str, need_tpm: np.ndarray,
         adjust_rate: share of the inventory gap closed per month.
 
     Returns:
-        (a, b): (F,) arrays, t/month.
+        (c, k, b): (F,) arrays, t/month.
     """
-    a = need_tpm * (1.0 + adjust_rate * cover_months)
-    b = adjust_rate * pop.inventory[product]
-    return a, b
+    return need_tpm, adjust_rate * cover_months * need_tpm, adjust_rate * pop.inventory[product]
 
 
-def aggregate_orders(country: np.ndarray, a: np.ndarray, b: np.ndarray, f_grid: np.ndarray,
-                     n_countries: int) -> np.ndarray:
-    """Sum the firms' order curves per country on a grid of demand multipliers, exactly.
+def aggregate_orders(country: np.ndarray, c: np.ndarray, k: np.ndarray, b: np.ndarray,
+                     f_grid: np.ndarray, h_grid: np.ndarray, n_countries: int,
+                     chunk: int = 8192) -> np.ndarray:
+    """Sum the firms' order curves per country on the price grid, exactly.
 
-    ``sum_i max(0, a_i f - b_i)`` over the firms of a country is computed for every ``f`` of
-    the grid by sorting firms on their threshold ``b_i / a_i`` once and reading cumulative sums:
-    O(F log F + C K log F) instead of O(F K).
+    Firms are stored sorted by country, so each country is a contiguous slice; the curves are
+    evaluated in chunks of firms x grid prices (bounded memory, no per-firm Python loop).
 
     Args:
-        country: (F,) country index of each firm.
-        a: (F,) slope coefficients, t/month.
-        b: (F,) offsets, t/month.
+        country: (F,) country index of each firm, sorted ascending.
+        c: (F,) consumption coefficients, t/month.
+        k: (F,) inventory-target coefficients, t/month.
+        b: (F,) inventory offsets, t/month.
         f_grid: (K,) demand multipliers at the grid prices.
+        h_grid: (C, K) inventory-target multipliers at the grid prices, per country.
         n_countries: number of countries C.
+        chunk: firms evaluated at once.
 
     Returns:
         (C, K) t/month ordered at each grid price.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        thr = np.where(a > 0, b / a, np.inf)
-    order = np.lexsort((thr, country))
-    thr_s, a_s, b_s, c_s = thr[order], a[order], b[order], country[order]
-    cum_a = np.concatenate([[0.0], np.cumsum(a_s)])
-    cum_b = np.concatenate([[0.0], np.cumsum(b_s)])
-    starts = np.searchsorted(c_s, np.arange(n_countries), side="left")
-    ends = np.searchsorted(c_s, np.arange(n_countries), side="right")
     out = np.zeros((n_countries, f_grid.size))
-    for c in range(n_countries):
-        lo, hi = starts[c], ends[c]
-        if hi == lo:
-            continue
-        j = lo + np.searchsorted(thr_s[lo:hi], f_grid, side="left")
-        out[c] = f_grid * (cum_a[j] - cum_a[lo]) - (cum_b[j] - cum_b[lo])
-    return np.clip(out, 0.0, None)
+    starts = np.searchsorted(country, np.arange(n_countries), side="left")
+    ends = np.searchsorted(country, np.arange(n_countries), side="right")
+    for cc in range(n_countries):
+        for lo in range(starts[cc], ends[cc], chunk):
+            hi = min(lo + chunk, ends[cc])
+            m = (c[lo:hi, None] * f_grid[None, :] + k[lo:hi, None] * h_grid[cc][None, :]
+                 - b[lo:hi, None])
+            out[cc] += np.clip(m, 0.0, None).sum(axis=0)
+    return out
 
 
-def firm_orders_at(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """Each firm's order at its country's clearing price: ``max(0, a * f - b)`` (t/month)."""
-    return np.clip(a * f - b, 0.0, None)
+def firm_orders_at(c: np.ndarray, k: np.ndarray, b: np.ndarray, f: np.ndarray,
+                   h: np.ndarray) -> np.ndarray:
+    """Each firm's order at its country's clearing price (t/month)."""
+    return np.clip(c * f + k * h - b, 0.0, None)
 
 
 def miner_utilisation(margin_ratio: float, min_margin_ratio: float) -> float:
@@ -311,8 +309,11 @@ def forgone_payoffs(model, state, domain: str, options) -> dict[str, float]:
     """Payoff each strategy would earn this month, US$ million (for experience weighting).
 
     Export strategies are evaluated by clearing this month's market under each policy
-    (a what-if that changes nothing in the model). Stockpile and alliance strategies are
-    valued from their costs and the cover they buy against the state's perceived risk.
+    (a what-if that changes nothing in the model), with firms' demand as it is once their
+    price expectations have adapted: a policy is kept for months, so a state values its
+    sustained effect, not the first month in which buyers live off their stocks. Stockpile
+    and alliance strategies are valued from their costs and the cover they buy against the
+    state's perceived risk.
     """
     from abm.market import clear_market
 
@@ -321,6 +322,7 @@ def forgone_payoffs(model, state, domain: str, options) -> dict[str, float]:
     if domain == "export":
         plan = model._plan_month(dry=True)
         saved = dict(model.policies)
+        model.steady_state_demand = True
         out = {}
         for opt in options:
             model.policies = {k: v for k, v in saved.items() if k[0] != state.code}
@@ -335,6 +337,7 @@ def forgone_payoffs(model, state, domain: str, options) -> dict[str, float]:
             out[opt] = float(sum(market_payoff(model, state, res).values()))
             model.policies = keep_pol
         model.policies = saved
+        model.steady_state_demand = False
         return out
     use = _use_value(model, i)
     if domain == "stockpile":

