@@ -164,6 +164,22 @@ def _align_miner(model: RareEarthModel, miner, bloc_or_state: str) -> None:
         g.add_edge(miner.mine_id, bloc_or_state, kind="offtake")
 
 
+def _refresh_graph_attributes(model: RareEarthModel, results) -> None:
+    """Set each node's ``bloc`` and ``size`` on the alliance graph, for views and analysis.
+
+    Size is a miner's output (t REO/month) or a state's purchases (t of both products).
+    """
+    g = model.alliance_graph
+    for comp in nx.connected_components(g):
+        name = bloc_of(model, next(iter(comp))) if len(comp) >= 2 else "-"
+        for node in comp:
+            g.nodes[node]["bloc"] = name
+    for m in model.miners:
+        g.nodes[m.mine_id]["size"] = float(m.output_tpm)
+    for code, i in model.cidx.items():
+        g.nodes[code]["size"] = float(sum(r.flows[:, i].sum() for r in results.values()))
+
+
 def bloc_of(model: RareEarthModel, node: str) -> str:
     """Name of the bloc (connected group of two or more) a state or miner is in, or ``-``."""
     comp = nx.node_connected_component(model.alliance_graph, node)
@@ -220,6 +236,7 @@ def after_market(model: RareEarthModel, results) -> None:
     for s in model.states.values():
         s.payoff_parts = rules.state_payoff(model, s, results)
         s.payoff = float(sum(s.payoff_parts.values()))
+    _refresh_graph_attributes(model, results)
     if model.floor_offers:
         for m in model.miners:
             bloc = rules.miner_bloc_choice(model, m)

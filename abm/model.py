@@ -89,6 +89,7 @@ class RareEarthModel(mesa.Model):
         st = w.states
         self.countries: tuple[str, ...] = tuple(st["code"])
         self.cidx = {c: i for i, c in enumerate(self.countries)}
+        self._country_index = pd.Index(self.countries)  # reused: building it costs ~0.1 ms
         n = len(self.countries)
         self.p_ref = {p: w.reference_price(p) for p in PRODUCTS}
         self.states: dict[str, State] = {}
@@ -121,8 +122,8 @@ class RareEarthModel(mesa.Model):
         self.floor_offers: dict[str, float] = {}
         self.link_cost = {p: np.zeros((n, n)) for p in PRODUCTS}
         self.ref_flow = {p: np.zeros((n, n)) for p in PRODUCTS}
-        self.last_flows = {p: pd.DataFrame(0.0, index=self.countries, columns=self.countries)
-                           for p in PRODUCTS}
+        self.last_flows = {p: pd.DataFrame(0.0, index=self._country_index,
+                                           columns=self._country_index) for p in PRODUCTS}
         self.blocked_links: dict[str, set[tuple[str, str]]] = {p: set() for p in PRODUCTS}
         link_extra = np.full((n, n), sc.link_cost_frac)
         for _, row in read_links(self.sc.data_dir).iterrows():
@@ -188,6 +189,32 @@ class RareEarthModel(mesa.Model):
 
         apply_action(self, ev.actor, ev.action, ev.args, pin=ev.pin, detail=ev.detail,
                      source="timeline")
+
+    def set_export_policy(self, exporter: str, target: str, product: str, instrument: str, *,
+                          share: float | None = None, tonnes_per_yr: float | None = None,
+                          source: str = "user") -> None:
+        """Set and pin an exporter's policy toward a target (``all`` or a state) and product.
+
+        Used by the dashboard's levers and by scripts; it is logged like any other event.
+
+        Raises:
+            InputError: unknown exporter, target, product or instrument, or a bad number.
+        """
+        from abm.game import apply_action
+        from abm.policy import INSTRUMENTS, parse_events
+
+        if exporter not in self.states:
+            raise InputError(f"unknown exporter {exporter!r}")
+        if instrument not in INSTRUMENTS:
+            raise InputError(f"instrument must be one of {', '.join(INSTRUMENTS)}")
+        row = {"date": self.date, "actor": exporter, "action": "export",
+               "instrument": instrument, "target": target, "product": product}
+        if share is not None:
+            row["share"] = share
+        if tonnes_per_yr is not None:
+            row["tonnes_per_yr"] = tonnes_per_yr
+        ev = parse_events([row], "user")[0]
+        apply_action(self, exporter, "export", ev.args, pin=True, source=source)
 
     def log_event(self, actor: str, action: str, detail: str, source: str = "model") -> None:
         """Record a policy change in the event log (date, actor, action, detail, source)."""
@@ -393,18 +420,24 @@ class RareEarthModel(mesa.Model):
     def link_caps(self, product: str, refined=None):
         """Link caps (t/month) and aggregate export caps from the export policies in force.
 
+        A policy toward one target overrides the exporter's policy toward ``all`` on that link;
+        an aggregate quota toward ``all`` still caps the sum of foreign sales.
+
         Returns:
             (cap, export_cap): (N, N) and (N,) arrays; ``inf`` where open.
         """
         n = len(self.countries)
         cap = np.full((n, n), np.inf)
         export_cap = np.full(n, np.inf)
+        specific = {(e, t) for (e, t, pp) in self.policies if pp == product and t != "all"}
         for (exporter, target, prod), pol in self.policies.items():
             if prod != product or pol.instrument == "open":
                 continue
             s = self.cidx[exporter]
-            targets = [c for c in self.countries if c != exporter] if target == "all" else [
-                target]
+            # a policy toward one target takes precedence over the exporter's policy toward
+            # all on that link (an aggregate quota toward all still caps the sum)
+            targets = [c for c in self.countries if c != exporter
+                       and (exporter, c) not in specific] if target == "all" else [target]
             if pol.instrument == "quota":
                 mix = self._export_mix(s, product, refined)
                 if target == "all":
@@ -515,8 +548,8 @@ class RareEarthModel(mesa.Model):
                                           sc.substitution_max),
                          s * (1.0 - sc.substitution_decay_per_yr / 12.0))
             pop.substitution[p] = s
-            self.last_flows[p] = pd.DataFrame(r.flows, index=self.countries,
-                                              columns=self.countries)
+            self.last_flows[p] = pd.DataFrame(r.flows, index=self._country_index,
+                                              columns=self._country_index)
             self.blocked_links[p] = self._blocked(p, o)
             open_links = np.isinf(o.link_cap)
             self.ref_flow[p] = np.where(open_links, 0.9 * self.ref_flow[p] + 0.1 * r.flows,
@@ -650,6 +683,13 @@ class RareEarthModel(mesa.Model):
                 sum(self.last_destroyed[p][i] for p in PRODUCTS))
             cols[f"risk_{name}"] = float(self.risk[i])
             cols[f"bloc_{name}"] = s.bloc or "-"
+        for host, t in sorted(self._mined_by_host.items()):
+            cols[f"mined_{host.lower()}"] = float(t)
+        for c, i in self.cidx.items():
+            name = _NAMES.get(c, c.lower())
+            cols[f"refined_{name}"] = float(refined_reo[i])
+            cols[f"inventory_{name}"] = float(sum(
+                self.firms.inventory_by_country(p)[i] for p in PRODUCTS))
         for code in ("USA", "JPN", "CHN"):
             if code not in self.cidx:
                 name = _NAMES[code]

@@ -140,3 +140,34 @@ def test_pinned_domains_are_not_chosen(run):
     china = log[(log["actor"] == "CHN") & (log["action"] == "export")]
     assert (china["source"] == "timeline").all()  # before Nov 2026 China is scripted
     assert "export" in m.states["CHN"].pinned
+
+
+def test_policy_toward_one_target_overrides_policy_toward_all():
+    m = abm.RareEarthModel(scenario="controls_2025", rng=0)
+    while m.date != "2025-11":  # October: licences on both products to all
+        m.step()
+    chn, usa, jpn = (m.cidx[c] for c in ("CHN", "USA", "JPN"))
+    cap, _ = m.link_caps("light")
+    assert np.isfinite(cap[chn, usa]) and np.isfinite(cap[chn, jpn])
+    m.set_export_policy("CHN", "USA", "light", "open")
+    cap, _ = m.link_caps("light")
+    assert np.isinf(cap[chn, usa]) and np.isfinite(cap[chn, jpn])
+    m.set_export_policy("CHN", "JPN", "light", "ban")
+    cap, _ = m.link_caps("light")
+    assert cap[chn, jpn] == 0.0
+    log = m.event_log_frame()
+    assert (log["source"] == "user").sum() == 2
+    with pytest.raises(abm.InputError, match="instrument"):
+        m.set_export_policy("CHN", "JPN", "light", "embargo")
+
+
+def test_alliance_graph_nodes_carry_bloc_and_size():
+    m = abm.RareEarthModel(scenario="controls_2025", rng=0)
+    for _ in range(24):
+        m.step()
+    g = m.alliance_graph
+    assert g.nodes["USA"]["bloc"] == g.nodes["JPN"]["bloc"] == "US-Japan"
+    assert g.nodes["CHN_north"]["bloc"] == g.nodes["CHN"]["bloc"]
+    assert g.nodes["CHN_north"]["size"] > 0 and g.nodes["JPN"]["size"] > 0
+    row = m.results_frame().iloc[-1]
+    assert row["bloc_usa"] == "US-Japan" and row["n_blocs"] >= 2
