@@ -31,7 +31,7 @@ chromium:
 	fi
 
 app: frontend
-	$(VENV)/bin/solara run app.py --host 127.0.0.1 --port $(PORT) --production
+	SOLARA_TELEMETRY_MIXPANEL_ENABLE=False $(VENV)/bin/solara run app.py --host 127.0.0.1 --port $(PORT) --production
 
 test: frontend chromium
 	$(PY) -m pytest -q
@@ -40,7 +40,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check abm experiments tests benchmarks app.py
+	$(VENV)/bin/ruff check abm abm_dashboard experiments tests benchmarks scripts app.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_model.py
