@@ -1,0 +1,132 @@
+"""Time of one market clearing versus the number of sellers and countries.
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/bench_clearing.py [--repeat 20]
+
+Prints two Markdown tables:
+
+1. one clearing (``abm.market.clear_market``) of random orders with ``N`` countries, ``S``
+   supply steps (sellers) and ``K`` = 42 demand steps per country (the model's grid), open
+   trade and with caps (a ban, a link quota and an export quota), with HiGHS called directly
+   (the default) and through ``scipy.optimize.linprog`` (the route before the optimisation),
+   whose solutions are checked to be identical;
+2. a whole 120-month baseline run (default size) with each route, alternated, and the
+   DataFrames checked to be equal.
+
+Times are the best (and median) of ``--repeat`` clearings, the two routes interleaved so
+both see the same load (best of two rounds for whole runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import statistics
+import time
+
+import numpy as np
+from _common import header, table
+
+import abm
+import abm.model
+from abm.market import MarketOrders, clear_market, price_grid
+
+K_STEPS = 42
+
+
+def random_orders(n: int, s: int, capped: bool, seed: int = 0) -> MarketOrders:
+    """Random but realistic orders: ``n`` countries, ``s`` supply steps, 42 demand steps."""
+    rng = np.random.default_rng(seed)
+    bid = price_grid(60.0, K_STEPS)
+    demand = rng.uniform(0.0, 50.0, (n, K_STEPS)) * (rng.random((n, K_STEPS)) < 0.8)
+    link_cost = rng.uniform(0.5, 3.0, (n, n))
+    np.fill_diagonal(link_cost, 0.0)
+    cap = np.full((n, n), np.inf)
+    export_cap = np.full(n, np.inf)
+    if capped:
+        cap[0, 1] = 0.0  # a ban
+        cap[0, 2 % n] = 25.0  # a link quota
+        export_cap[1 % n] = 100.0  # an export quota over all destinations
+    return MarketOrders(
+        nodes=tuple(f"C{i}" for i in range(n)), supply_node=rng.integers(0, n, s),
+        supply_qty=rng.uniform(5.0, 200.0, s), supply_ask=rng.uniform(5.0, 80.0, s),
+        demand_bid=bid, demand_qty=demand, link_cost=link_cost, link_cap=cap,
+        export_cap=export_cap)
+
+
+def best_ms(orders: MarketOrders, repeat: int) -> dict[str, float]:
+    """Best and median wall time of one clearing per route, ms, the routes interleaved."""
+    times: dict[str, list[float]] = {"direct": [], "linprog": []}
+    for _ in range(repeat):
+        for solver, out in times.items():
+            t0 = time.perf_counter()
+            clear_market(orders, solver=solver)
+            out.append(time.perf_counter() - t0)
+    return {f"{k}_{stat.__name__}": stat(v) * 1e3 for k, v in times.items()
+            for stat in (min, statistics.median)}
+
+
+def same(a, b) -> bool:
+    """Whether two clearing results are identical (bit for bit)."""
+    return all(np.array_equal(getattr(a, f), getattr(b, f))
+               for f in ("flows", "sold", "bought", "price", "seller_price"))
+
+
+def whole_run(solver: str):
+    """(seconds, DataFrame) of a 120-month baseline run with the given clearing route."""
+    orig = abm.model.clear_market
+    abm.model.clear_market = functools.partial(orig, solver=solver)
+    try:
+        t0 = time.perf_counter()
+        df = abm.simulate("baseline", steps=120, rng=1)
+        return time.perf_counter() - t0, df
+    finally:
+        abm.model.clear_market = orig
+
+
+def main() -> None:
+    """Run the clearing benchmark and print its tables."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=20, help="clearings per timing (median)")
+    args = ap.parse_args()
+    header("bench_clearing: one market clearing vs sellers and countries")
+    rows = []
+    for n in (6, 10, 20, 40):
+        for s in (10, 50, 200, 1000):
+            for capped in (False, True):
+                o = random_orders(n, s, capped, seed=n * 10_000 + s)
+                if not same(clear_market(o, solver="direct"), clear_market(o, solver="linprog")):
+                    raise SystemExit(f"direct and linprog solutions differ at N={n}, S={s}")
+                t = best_ms(o, args.repeat)
+                d, lp = t["direct_min"], t["linprog_min"]
+                n_var = s + n * n + n * K_STEPS
+                rows.append([n, s, K_STEPS, "caps" if capped else "open", f"{n_var:,}",
+                             f"{d:.2f}", f"{t['direct_median']:.2f}", f"{lp:.2f}",
+                             f"{t['linprog_median']:.2f}", f"{lp / d:.1f}x"])
+    print(f"## 1. One clearing (ms, best and median of {args.repeat}, routes interleaved); "
+          "solutions identical on every row\n")
+    print(table(["countries N", "sellers S", "steps K", "policy", "LP columns <=",
+                 "direct best", "direct median", "linprog best", "linprog median",
+                 "speed-up (best)"], rows))
+
+    print("\n## 2. Whole 120-month baseline run (default size), each clearing route\n")
+    best = {"direct": float("inf"), "linprog": float("inf")}
+    frames = {}
+    for _ in range(2):
+        for solver in ("linprog", "direct"):
+            sec, frames[solver] = whole_run(solver)
+            best[solver] = min(best[solver], sec)
+    import pandas.testing as pdt
+
+    pdt.assert_frame_equal(frames["direct"], frames["linprog"], check_exact=False, rtol=1e-9)
+    exact = frames["direct"].equals(frames["linprog"])
+    print(table(["clearing route", "seconds per run"],
+                [["linprog (before)", f"{best['linprog']:.3f}"],
+                 ["direct HiGHS (now)", f"{best['direct']:.3f}"]]))
+    print(f"\nGain: {best['linprog'] / best['direct']:.2f}x; DataFrames equal "
+          f"(rtol 1e-9): yes; bit-identical: {'yes' if exact else 'no'}")
+
+
+if __name__ == "__main__":
+    main()

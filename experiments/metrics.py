@@ -1,0 +1,109 @@
+"""Outcome metrics: one number (or date) per run, computed from the monthly frame.
+
+A metric reads one column over an optional inclusive window (``start``/``end`` given as
+``"YYYY-MM"`` dates or step numbers) and reduces it with one statistic:
+
+=============== =====================================================================
+stat            value
+=============== =====================================================================
+``mean``        mean over the window (units of the column)
+``median``      median over the window
+``min``         minimum
+``max``         maximum (the peak)
+``std``         standard deviation over months (ddof = 0)
+``sum``         sum over the window (cumulative; e.g. t of shortage for t/month columns)
+``initial``     value in the first month of the window
+``final``       value in the last month of the window (e.g. final dependence on China)
+``change``      final minus initial
+``peak_date``   ``YYYY-MM`` of the maximum (first one on ties)
+``trough_date`` ``YYYY-MM`` of the minimum (first one on ties)
+``months_above`` number of months with value above ``threshold``
+=============== =====================================================================
+
+An empty window gives NaN (or None for dates).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from experiments.spec import Metric
+
+
+def _first(v: np.ndarray, d: np.ndarray, _t: float | None) -> float:
+    return float(v[0])
+
+
+def _last(v: np.ndarray, d: np.ndarray, _t: float | None) -> float:
+    return float(v[-1])
+
+
+STATS: dict[str, Callable[[np.ndarray, np.ndarray, float | None], Any]] = {
+    "mean": lambda v, d, t: float(np.mean(v)),
+    "median": lambda v, d, t: float(np.median(v)),
+    "min": lambda v, d, t: float(np.min(v)),
+    "max": lambda v, d, t: float(np.max(v)),
+    "std": lambda v, d, t: float(np.std(v)),
+    "sum": lambda v, d, t: float(np.sum(v)),
+    "initial": _first,
+    "final": _last,
+    "change": lambda v, d, t: float(v[-1] - v[0]),
+    "peak_date": lambda v, d, t: str(d[int(np.argmax(v))]),
+    "trough_date": lambda v, d, t: str(d[int(np.argmin(v))]),
+    "months_above": lambda v, d, t: float(np.sum(v > t)),
+}
+DATE_STATS = frozenset({"peak_date", "trough_date"})
+
+
+def window(frame: pd.DataFrame, start: str | int | None, end: str | int | None) -> pd.DataFrame:
+    """Return the rows of ``frame`` inside an inclusive window.
+
+    Args:
+        frame: Monthly frame with ``date`` ('YYYY-MM') and ``step`` columns.
+        start: First month (date string or step number), or None.
+        end: Last month (date string or step number), or None.
+
+    Returns:
+        The selected rows.
+    """
+    mask = np.ones(len(frame), dtype=bool)
+    for bound, ge in ((start, True), (end, False)):
+        if bound is None:
+            continue
+        col = frame["date"].astype(str).str[:7] if isinstance(bound, str) else frame["step"]
+        mask &= (col >= bound).to_numpy() if ge else (col <= bound).to_numpy()
+    return frame[mask]
+
+
+def compute_metrics(frame: pd.DataFrame, metrics: Iterable[Metric]) -> dict[str, Any]:
+    """Compute every metric for one run.
+
+    Args:
+        frame: The run's monthly frame (from ``abm.simulate``).
+        metrics: Metric definitions.
+
+    Returns:
+        Metric name -> float (or ``YYYY-MM`` string for date statistics; NaN/None when the
+        window is empty).
+
+    Raises:
+        KeyError: A metric names a column the frame does not have.
+    """
+    out: dict[str, Any] = {}
+    for m in metrics:
+        if m.column not in frame.columns:
+            raise KeyError(f"metric {m.name!r}: the model output has no column {m.column!r}")
+        sel = window(frame, m.start, m.end)
+        if sel.empty:
+            out[m.name] = None if m.stat in DATE_STATS else math.nan
+            continue
+        values = sel[m.column].to_numpy(dtype=float)
+        dates = sel["date"].astype(str).to_numpy()
+        out[m.name] = STATS[m.stat](values, dates, m.threshold)
+    return out

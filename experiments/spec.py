@@ -1,0 +1,582 @@
+"""Experiment specs: a TOML file that defines a batch of model runs.
+
+A spec names a scenario and horizon, the seeds, fixed overrides, the swept parameters and
+the outcome metrics computed per run. Example specs, one per kind of design, live in
+``experiments/specs/``; the format is::
+
+    [experiment]
+    name = "alliance-factorial"     # required; used in reports
+    description = "..."             # optional
+    scenario = "baseline"           # required; a name from abm.list_scenarios()
+    steps = 24                      # optional; months; default the scenario's own horizon
+    root_seed = 2026                # optional (default 0); every run seed derives from it
+    seeds = 5                       # a count (derived from root_seed) or a list of integers
+
+    [fixed]                         # optional; overrides applied to every run
+    n_firms = 30
+
+    [sweep]                         # optional; without it the spec is one parameter point
+    design = "factorial"            # factorial | latin | sobol | morris
+    samples = 16                    # samplers only: latin = points, sobol = base N
+                                    # (N*(2D+2) points, or N*(D+2) without second order),
+                                    # morris = trajectories (N*(D+1) points)
+    sampler_seed = 1                # samplers only; default root_seed
+    calc_second_order = false       # sobol only (default false)
+    levels = 4                      # morris only (default 4)
+
+    [sweep.parameters]              # factorial: lists of values (full factorial);
+    alliance = [true, false]        # samplers: ranges {min = .., max = .., type = "int"}
+    demand_elasticity = { min = -0.5, max = -0.05 }
+
+    [[metrics]]                     # one table per outcome metric
+    name = "mean_price_light"       # identifier (letters, digits, _)
+    column = "price_light_world"    # a column of abm.simulate's monthly frame
+    stat = "mean"                   # see experiments.metrics.STATS
+    start = "2024-07"               # optional window start, "YYYY-MM" or a step number
+    end = "2025-12"                 # optional window end (inclusive)
+    threshold = 0.0                 # months_above only
+
+    [report]                        # optional
+    variables = ["price_light_world", "shortage_usa"]   # time-series figures
+
+Seeds: with ``seeds = N`` the run seeds are ``SeedSequence(root_seed, spawn_key=(i,))``
+reduced to one 32-bit integer, for i = 0..N-1. Seed i is shared by every parameter point
+(common random numbers), so differences between points are not seed noise. A seed depends
+only on (root_seed, i): never on the worker, the order of execution or the number of workers.
+
+A factorial sweep may also list ``scenario = [...]`` to compare scenarios.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.errors import SpecError
+from experiments.metrics import STATS
+
+DESIGNS = ("factorial", "latin", "sobol", "morris")
+SAMPLERS = ("latin", "sobol", "morris")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_SECTIONS = {"experiment", "fixed", "sweep", "metrics", "report"}
+_EXPERIMENT_KEYS = {"name", "description", "scenario", "steps", "root_seed", "seeds"}
+_SWEEP_KEYS = {"design", "samples", "sampler_seed", "calc_second_order", "levels", "parameters"}
+_METRIC_KEYS = {"name", "column", "stat", "start", "end", "threshold"}
+_REPORT_KEYS = {"variables"}
+MAX_RUNS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One outcome metric computed from a run's monthly frame.
+
+    Attributes:
+        name: Identifier of the metric (a column of the results table).
+        column: Column of the monthly frame it reads.
+        stat: Statistic (a key of :data:`experiments.metrics.STATS`).
+        start: Inclusive window start, ``"YYYY-MM"`` or a step number; None = first month.
+        end: Inclusive window end, ``"YYYY-MM"`` or a step number; None = last month.
+        threshold: Threshold for ``months_above``.
+    """
+
+    name: str
+    column: str
+    stat: str
+    start: str | int | None = None
+    end: str | int | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class Range:
+    """A parameter range sampled by Latin hypercube, Sobol or Morris.
+
+    Attributes:
+        name: Override name.
+        low: Lower bound.
+        high: Upper bound.
+        kind: ``"float"`` or ``"int"`` (sampled values are rounded to integers; the
+            Morris analysis uses the unrounded sample).
+    """
+
+    name: str
+    low: float
+    high: float
+    kind: str = "float"
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """Everything a worker needs to do one run (picklable, small).
+
+    Attributes:
+        run_id: Stable identifier ``p<point>-s<seed index>``; also the result file name.
+        point_id: Index of the parameter point in the design.
+        seed_index: Index of the seed in the spec's seed list.
+        seed: Integer seed passed to the model as ``rng``.
+        scenario: Scenario name.
+        steps: Horizon in months, or None for the scenario's own.
+        overrides: Fixed overrides merged with the point's parameters.
+        params: The point's swept parameters only.
+        metrics: Metrics to compute.
+        simulate: ``"module:function"`` of the simulate callable (default ``abm:simulate``).
+    """
+
+    run_id: str
+    point_id: int
+    seed_index: int
+    seed: int
+    scenario: str
+    steps: int | None
+    overrides: dict[str, Any]
+    params: dict[str, Any]
+    metrics: tuple[Metric, ...]
+    simulate: str = "abm:simulate"
+
+
+@dataclass
+class Spec:
+    """A parsed and validated experiment spec (see the module docstring for the format)."""
+
+    name: str
+    scenario: str
+    description: str = ""
+    steps: int | None = None
+    root_seed: int = 0
+    seeds: list[int] = field(default_factory=lambda: [0])
+    seeds_derived: bool = True
+    fixed: dict[str, Any] = field(default_factory=dict)
+    design: str = "factorial"
+    parameters: dict[str, list[Any] | Range] = field(default_factory=dict)
+    samples: int | None = None
+    sampler_seed: int | None = None
+    calc_second_order: bool = False
+    levels: int = 4
+    metrics: list[Metric] = field(default_factory=list)
+    report_variables: list[str] = field(default_factory=list)
+    text: str = ""
+
+    # -- design -----------------------------------------------------------------------------
+    def salib_problem(self) -> dict[str, Any]:
+        """Return the SALib problem dict for a sampler design."""
+        ranges = [p for p in self.parameters.values() if isinstance(p, Range)]
+        return {
+            "num_vars": len(ranges),
+            "names": [r.name for r in ranges],
+            "bounds": [[r.low, r.high] for r in ranges],
+        }
+
+    def sample_matrix(self) -> np.ndarray:
+        """Return the raw SALib sample (points x parameters) for a sampler design.
+
+        Deterministic in ``sampler_seed`` (default ``root_seed``); the report recomputes it
+        to run the Sobol or Morris analysis in the same point order.
+        """
+        problem = self.salib_problem()
+        seed = self.root_seed if self.sampler_seed is None else self.sampler_seed
+        if self.design == "latin":
+            from SALib.sample import latin
+
+            return latin.sample(problem, self.samples, seed=seed)
+        if self.design == "sobol":
+            from SALib.sample import sobol
+
+            return sobol.sample(
+                problem, self.samples, calc_second_order=self.calc_second_order, seed=seed
+            )
+        if self.design == "morris":
+            from SALib.sample import morris
+
+            return morris.sample(problem, self.samples, num_levels=self.levels, seed=seed)
+        raise SpecError(f"design {self.design!r} has no sample matrix")
+
+    def points(self) -> list[dict[str, Any]]:
+        """Return the parameter points of the design, in design order."""
+        if not self.parameters:
+            return [{}]
+        if self.design == "factorial":
+            names = list(self.parameters)
+            values = [self.parameters[n] for n in names]
+            return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+        ranges = list(self.parameters.values())
+        matrix = self.sample_matrix()
+        points = []
+        for row in matrix:
+            point = {}
+            for r, x in zip(ranges, row, strict=True):
+                point[r.name] = int(round(float(x))) if r.kind == "int" else float(x)
+            points.append(point)
+        return points
+
+    def n_points(self) -> int:
+        """Return the number of parameter points without sampling."""
+        if not self.parameters:
+            return 1
+        d = len(self.parameters)
+        if self.design == "factorial":
+            return math.prod(len(v) for v in self.parameters.values())
+        if self.design == "latin":
+            return self.samples
+        if self.design == "sobol":
+            return self.samples * ((2 * d + 2) if self.calc_second_order else (d + 2))
+        return self.samples * (d + 1)
+
+    def tasks(self, simulate: str = "abm:simulate") -> list[RunTask]:
+        """Return every run of the experiment (points x seeds), point-major.
+
+        Args:
+            simulate: ``"module:function"`` path of the simulate callable used by workers.
+
+        Returns:
+            The run tasks, with seeds and run ids that depend only on the spec.
+        """
+        metrics = tuple(self.metrics)
+        out = []
+        for pid, point in enumerate(self.points()):
+            scenario = point.get("scenario", self.scenario)
+            params = dict(point)
+            overrides = {**self.fixed, **{k: v for k, v in point.items() if k != "scenario"}}
+            for si, seed in enumerate(self.seeds):
+                out.append(
+                    RunTask(
+                        run_id=f"p{pid:05d}-s{si:03d}",
+                        point_id=pid,
+                        seed_index=si,
+                        seed=int(seed),
+                        scenario=scenario,
+                        steps=self.steps,
+                        overrides=overrides,
+                        params=params,
+                        metrics=metrics,
+                        simulate=simulate,
+                    )
+                )
+        return out
+
+    def fingerprint(self) -> str:
+        """Return a SHA-256 of the spec's content (comments and layout do not count)."""
+        content = {k: v for k, v in self.as_dict().items() if k not in ("description", "report")}
+        blob = json.dumps(content, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the spec as plain data (for provenance)."""
+        params: dict[str, Any] = {}
+        for name, p in self.parameters.items():
+            params[name] = (
+                {"min": p.low, "max": p.high, "type": p.kind} if isinstance(p, Range) else list(p)
+            )
+        return {
+            "name": self.name,
+            "description": self.description,
+            "scenario": self.scenario,
+            "steps": self.steps,
+            "root_seed": self.root_seed,
+            "seeds": list(self.seeds),
+            "fixed": dict(self.fixed),
+            "design": self.design,
+            "parameters": params,
+            "samples": self.samples,
+            "sampler_seed": self.sampler_seed,
+            "calc_second_order": self.calc_second_order,
+            "levels": self.levels,
+            "metrics": [m.__dict__ for m in self.metrics],
+            "report": {"variables": list(self.report_variables)},
+        }
+
+
+def derive_seeds(root_seed: int, n: int) -> list[int]:
+    """Derive ``n`` run seeds from one root seed.
+
+    Args:
+        root_seed: Non-negative root seed.
+        n: Number of seeds.
+
+    Returns:
+        ``n`` integers in [0, 2**32): seed i is ``SeedSequence(root_seed, spawn_key=(i,))``
+        reduced to one 32-bit word; it depends only on (root_seed, i).
+    """
+    return [
+        int(np.random.SeedSequence(root_seed, spawn_key=(i,)).generate_state(1, np.uint32)[0])
+        for i in range(n)
+    ]
+
+
+# -- parsing -----------------------------------------------------------------------------------
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _scalar(x: Any) -> bool:
+    return isinstance(x, bool | int | float | str)
+
+
+def _unknown(where: str, keys: set[str], allowed: set[str]) -> None:
+    extra = sorted(keys - allowed)
+    if extra:
+        raise SpecError(
+            f"{where}: unknown key {extra[0]!r} (allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a spec file.
+
+    Args:
+        path: Path of a TOML spec.
+
+    Returns:
+        The validated spec.
+
+    Raises:
+        SpecError: One line naming the file and the problem.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"spec file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read spec {path}: {exc}") from None
+    try:
+        return parse_spec(text)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+
+
+def parse_spec(text: str) -> Spec:
+    """Parse and validate spec text (see the module docstring for the format).
+
+    Args:
+        text: TOML text.
+
+    Returns:
+        The validated spec.
+
+    Raises:
+        SpecError: One line naming the problem.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"malformed TOML: {exc}") from None
+    _unknown("spec", set(data), _SECTIONS)
+    exp = data.get("experiment")
+    if not isinstance(exp, dict):
+        raise SpecError("missing [experiment] table")
+    _unknown("[experiment]", set(exp), _EXPERIMENT_KEYS)
+
+    name = exp.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise SpecError("[experiment] name must be a non-empty string")
+    description = exp.get("description", "")
+    if not isinstance(description, str):
+        raise SpecError("[experiment] description must be a string")
+    scenario = exp.get("scenario")
+    if not isinstance(scenario, str) or not scenario:
+        raise SpecError("[experiment] scenario must be a scenario name (string)")
+    steps = exp.get("steps")
+    if steps is not None and (not _is_int(steps) or steps < 1):
+        raise SpecError(f"[experiment] steps must be a positive integer, got {steps!r}")
+    root_seed = exp.get("root_seed", 0)
+    if not _is_int(root_seed) or root_seed < 0:
+        raise SpecError(f"[experiment] root_seed must be a non-negative integer, got {root_seed!r}")
+    seeds_raw = exp.get("seeds", 1)
+    if _is_int(seeds_raw):
+        if seeds_raw < 1:
+            raise SpecError(f"[experiment] seeds must be at least 1, got {seeds_raw}")
+        if seeds_raw > 100_000:
+            raise SpecError(f"[experiment] seeds = {seeds_raw} is too many (max 100000)")
+        seeds, derived = derive_seeds(root_seed, seeds_raw), True
+    elif isinstance(seeds_raw, list) and seeds_raw:
+        if not all(_is_int(s) and 0 <= s < 2**63 for s in seeds_raw):
+            raise SpecError("[experiment] seeds list must hold non-negative integers")
+        if len(set(seeds_raw)) != len(seeds_raw):
+            raise SpecError("[experiment] seeds list has duplicates")
+        seeds, derived = list(seeds_raw), False
+    else:
+        raise SpecError("[experiment] seeds must be a positive count or a non-empty list of ints")
+
+    fixed = data.get("fixed", {})
+    if not isinstance(fixed, dict):
+        raise SpecError("[fixed] must be a table of override = value")
+    for k, v in fixed.items():
+        if not _scalar(v):
+            raise SpecError(f"[fixed] {k} must be a scalar (number, bool or string)")
+    if "scenario" in fixed or "rng" in fixed or "steps" in fixed:
+        bad = next(k for k in ("scenario", "rng", "steps") if k in fixed)
+        raise SpecError(f"[fixed] {bad} is not an override; set it in [experiment]")
+
+    spec = Spec(
+        name=name.strip(),
+        description=description,
+        scenario=scenario,
+        steps=steps,
+        root_seed=root_seed,
+        seeds=seeds,
+        seeds_derived=derived,
+        fixed=dict(fixed),
+        text=text,
+    )
+    _parse_sweep(data.get("sweep"), spec)
+    _parse_metrics(data.get("metrics"), spec)
+    _parse_report(data.get("report"), spec)
+    n_runs = spec.n_points() * len(spec.seeds)
+    if n_runs > MAX_RUNS:
+        raise SpecError(f"the spec asks for {n_runs} runs (max {MAX_RUNS})")
+    return spec
+
+
+def _parse_sweep(sweep: Any, spec: Spec) -> None:
+    if sweep is None:
+        return
+    if not isinstance(sweep, dict):
+        raise SpecError("[sweep] must be a table")
+    _unknown("[sweep]", set(sweep), _SWEEP_KEYS)
+    design = sweep.get("design", "factorial")
+    if design not in DESIGNS:
+        raise SpecError(f"[sweep] design must be one of {', '.join(DESIGNS)}, got {design!r}")
+    spec.design = design
+    params = sweep.get("parameters")
+    if not isinstance(params, dict) or not params:
+        raise SpecError("[sweep.parameters] must list at least one parameter")
+    for pname in params:
+        if pname in spec.fixed:
+            raise SpecError(f"parameter {pname!r} is both fixed and swept")
+        if pname in ("rng", "steps"):
+            raise SpecError(f"[sweep.parameters] {pname} cannot be swept")
+    if design == "factorial":
+        for k in ("samples", "sampler_seed", "calc_second_order", "levels"):
+            if k in sweep:
+                raise SpecError(f"[sweep] {k} applies only to latin, sobol or morris designs")
+        for pname, values in params.items():
+            if not isinstance(values, list) or not values:
+                raise SpecError(
+                    f"[sweep.parameters] {pname} must be a non-empty list of values "
+                    "for a factorial design"
+                )
+            if not all(_scalar(v) for v in values):
+                raise SpecError(f"[sweep.parameters] {pname} values must be scalars")
+            if len(set(map(repr, values))) != len(values):
+                raise SpecError(f"[sweep.parameters] {pname} has duplicate values")
+            if pname == "scenario" and not all(isinstance(v, str) for v in values):
+                raise SpecError("[sweep.parameters] scenario values must be scenario names")
+            spec.parameters[pname] = list(values)
+        return
+
+    if "scenario" in params:
+        raise SpecError("scenario can be swept only in a factorial design")
+    samples = sweep.get("samples")
+    if not _is_int(samples) or samples < 1:
+        raise SpecError(f"[sweep] samples must be a positive integer for design {design!r}")
+    spec.samples = samples
+    sseed = sweep.get("sampler_seed")
+    if sseed is not None and (not _is_int(sseed) or sseed < 0):
+        raise SpecError("[sweep] sampler_seed must be a non-negative integer")
+    spec.sampler_seed = sseed
+    cso = sweep.get("calc_second_order", False)
+    if not isinstance(cso, bool):
+        raise SpecError("[sweep] calc_second_order must be true or false")
+    if "calc_second_order" in sweep and design != "sobol":
+        raise SpecError("[sweep] calc_second_order applies only to the sobol design")
+    spec.calc_second_order = cso
+    levels = sweep.get("levels", 4)
+    if "levels" in sweep and design != "morris":
+        raise SpecError("[sweep] levels applies only to the morris design")
+    if not _is_int(levels) or levels < 2 or levels % 2:
+        raise SpecError("[sweep] levels must be an even integer >= 2")
+    spec.levels = levels
+    if design == "sobol" and samples & (samples - 1):
+        raise SpecError(f"[sweep] samples must be a power of 2 for sobol, got {samples}")
+    if design == "latin" and samples < 2:
+        raise SpecError("[sweep] samples must be at least 2 for latin")
+    for pname, rng in params.items():
+        if not isinstance(rng, dict):
+            raise SpecError(
+                f"[sweep.parameters] {pname} must be a range {{min = .., max = ..}} "
+                f"for design {design!r}"
+            )
+        _unknown(f"[sweep.parameters.{pname}]", set(rng), {"min", "max", "type"})
+        low, high, kind = rng.get("min"), rng.get("max"), rng.get("type", "float")
+        if not _is_num(low) or not _is_num(high):
+            raise SpecError(f"[sweep.parameters] {pname} needs numeric min and max")
+        if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+            raise SpecError(f"[sweep.parameters] {pname}: min must be below max")
+        if kind not in ("float", "int"):
+            raise SpecError(f"[sweep.parameters] {pname}: type must be 'float' or 'int'")
+        spec.parameters[pname] = Range(pname, float(low), float(high), kind)
+
+
+def _window_value(where: str, key: str, v: Any) -> str | int | None:
+    if v is None:
+        return None
+    if _is_int(v) and v >= 0:
+        return v
+    if isinstance(v, str) and _DATE.match(v):
+        return v
+    raise SpecError(f"{where} {key} must be 'YYYY-MM' or a step number, got {v!r}")
+
+
+def _parse_metrics(metrics: Any, spec: Spec) -> None:
+    if metrics is None:
+        raise SpecError("no [[metrics]]: define at least one outcome metric")
+    if not isinstance(metrics, list) or not all(isinstance(m, dict) for m in metrics):
+        raise SpecError("[[metrics]] must be an array of tables")
+    seen: set[str] = set()
+    for i, m in enumerate(metrics, 1):
+        where = f"metric #{i}"
+        _unknown(where, set(m), _METRIC_KEYS)
+        name, column, stat = m.get("name"), m.get("column"), m.get("stat")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise SpecError(f"{where}: name must be an identifier (letters, digits, _)")
+        where = f"metric {name!r}"
+        if name in seen:
+            raise SpecError(f"{where} is defined twice")
+        if name in spec.parameters or name in spec.fixed:
+            raise SpecError(f"{where} has the name of a parameter")
+        seen.add(name)
+        if not isinstance(column, str) or not column:
+            raise SpecError(f"{where}: column must be a column name")
+        if stat not in STATS:
+            raise SpecError(f"{where}: stat must be one of {', '.join(STATS)}, got {stat!r}")
+        start = _window_value(where, "start", m.get("start"))
+        end = _window_value(where, "end", m.get("end"))
+        if type(start) is type(end) and start is not None and start > end:
+            raise SpecError(f"{where}: start {start!r} is after end {end!r}")
+        threshold = m.get("threshold")
+        if stat == "months_above":
+            if not _is_num(threshold):
+                raise SpecError(f"{where}: months_above needs a numeric threshold")
+            threshold = float(threshold)
+        elif threshold is not None:
+            raise SpecError(f"{where}: threshold applies only to stat 'months_above'")
+        spec.metrics.append(Metric(name, column, stat, start, end, threshold))
+
+
+def _parse_report(report: Any, spec: Spec) -> None:
+    if report is None:
+        variables: list[str] = []
+    else:
+        if not isinstance(report, dict):
+            raise SpecError("[report] must be a table")
+        _unknown("[report]", set(report), _REPORT_KEYS)
+        variables = report.get("variables", [])
+        if not isinstance(variables, list) or not all(isinstance(v, str) and v for v in variables):
+            raise SpecError("[report] variables must be a list of column names")
+    if not variables:
+        variables = list(dict.fromkeys(m.column for m in spec.metrics))
+    spec.report_variables = list(dict.fromkeys(variables))
