@@ -556,6 +556,7 @@ class RareEarthModel(mesa.Model):
                                         self.ref_flow[p])
             self._pay_floors(p, r)
             row.update(self._product_columns(p, r, refined[p], cons_c))
+        row["china_exports_reo"] = self._china_exports_reo(row, refined)
         self._check_balance(refined, cons_total)
         self._update_risk(orders)
         from abm.game import after_market
@@ -648,6 +649,20 @@ class RareEarthModel(mesa.Model):
             if c != "CHN":
                 cols[f"price_{p}_{_NAMES.get(c, c.lower())}"] = float(r.price[i])
         return cols
+
+    def _china_exports_reo(self, row: dict, refined) -> float:
+        """China's exports of both products in t REO (at China's refined mix this month).
+
+        Export quotas are set in t REO and converted into products by the same mix
+        (:meth:`_export_mix`), so when a quota toward ``all`` binds on both products this
+        equals the quota's monthly tonnage.
+        """
+        chn = self.cidx["CHN"]
+        reo = self._refined_reo[chn]
+        prod = sum(refined[p][chn] for p in PRODUCTS)
+        if reo <= 0 or prod <= 0:
+            return 0.0
+        return float(sum(row[f"china_exports_{p}"] for p in PRODUCTS) * reo / prod)
 
     def _common_columns(self) -> dict:
         chn = self.cidx["CHN"]
