@@ -42,11 +42,12 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check abm abm_dashboard experiments tests benchmarks scripts app.py
 
-bench: $(STAMP)
+bench: frontend chromium
 	$(PY) benchmarks/bench_model.py
 	$(PY) benchmarks/bench_clearing.py
 	$(PY) benchmarks/bench_profile.py
 	$(PY) benchmarks/bench_memory.py
+	$(PY) benchmarks/bench_dashboard.py
 	$(PY) benchmarks/bench_sweep.py
 
 clean:

@@ -9,162 +9,41 @@ assets are installed by ``scripts/setup_frontend.py`` (run here too; fast when d
 from __future__ import annotations
 
 import os
-import socket
 import statistics
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.browser_support import (
+    PageProbe,
+    launch_chromium,
+    serve_dashboard,
+)
+
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-SCREENSHOT = ROOT / "docs" / "screenshot.png"
-VIEWS_DONE_JS = """(n) => {
-  const charts = ['prices', 'shares', 'stocks', 'network', 'flows'].every(c => {
-    const el = document.querySelector(`svg[data-chart=${c}]`);
-    return el && el.getAttribute('data-step') === String(n);
-  });
-  const status = document.querySelector('.status-line');
-  return charts && status && status.textContent.includes(`step ${n} of`);
-}"""
-# Clicks Step inside the page and resolves, on the first animation frame at which every view
-# shows the new step, with the milliseconds elapsed (browser clock: no Playwright round trips).
-TIMED_STEP_JS = """(n) => new Promise((resolve, reject) => {
-  const done = %s;
-  const button = [...document.querySelectorAll('button')]
-    .find(b => b.textContent.trim() === 'Step');
-  const t0 = performance.now();
-  button.click();
-  const check = () => {
-    if (done(n)) resolve(performance.now() - t0);
-    else if (performance.now() - t0 > 15000) reject(new Error('step timed out'));
-    else requestAnimationFrame(check);
-  };
-  requestAnimationFrame(check);
-})""" % VIEWS_DONE_JS  # noqa: UP031 - JavaScript braces make str.format unreadable
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """Start the dashboard on a free port; yield its URL; stop it."""
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "setup_frontend.py")], check=True,
-                   cwd=ROOT, capture_output=True)
-    port = _free_port()
-    solara_bin = Path(sys.executable).with_name("solara")
-    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
-    log_path = tmp_path_factory.mktemp("dashboard") / "server.log"
-    log = open(log_path, "w")  # noqa: SIM115 - the server writes to it until the end
-    proc = subprocess.Popen(
-        [str(solara_bin), "run", "app.py", "--host", "127.0.0.1", "--port", str(port),
-         "--production", "--no-open"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            pytest.fail(f"dashboard server did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.3)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    """The dashboard on a free local port (its URL)."""
+    with serve_dashboard(tmp_path_factory.mktemp("dashboard") / "server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    """A headless Debian chromium (never a Playwright-downloaded browser)."""
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "run `make chromium` (apt-get install chromium)"
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    """A headless Debian chromium."""
+    with launch_chromium() as b:
         yield b
-        b.close()
 
 
-class PageProbe:
-    """A page with offline enforcement and a record of what went wrong."""
-
-    def __init__(self, browser, url: str):
-        self.external: list[str] = []
-        self.failed: list[str] = []
-        self.errors: list[str] = []
-        self.page = browser.new_page(viewport={"width": 1600, "height": 1250})
-        self.page.set_default_timeout(20_000)
-        local = url.rstrip("/")
-        ws_local = local.replace("http://", "ws://")
-
-        def route(r):
-            u = r.request.url
-            if u.startswith((local, ws_local, "data:", "blob:")):
-                r.continue_()
-            else:
-                self.external.append(u)
-                r.abort()
-
-        self.page.route("**/*", route)
-        self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
-        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(
-            f"{r.url} HTTP {r.status}"))
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.goto(url)
-        self.page.wait_for_selector("svg[data-chart=prices]")
-        self.page.wait_for_selector("svg[data-chart=network]")
-
-    def step_no(self) -> int:
-        return int(self.page.locator("svg[data-chart=prices]").get_attribute("data-step"))
-
-    def click_button(self, label: str) -> None:
-        self.page.get_by_role("button", name=label, exact=True).click()
-
-    def step(self) -> float:
-        """Click Step and wait until every view is redrawn; return the seconds it took."""
-        n = self.step_no() + 1
-        start = time.perf_counter()
-        self.click_button("Step")
-        self.page.wait_for_function(VIEWS_DONE_JS, arg=n, polling="raf")
-        return time.perf_counter() - start
-
-    def timed_step(self) -> float:
-        """Step from inside the page; return browser-measured seconds until all views show it."""
-        return self.page.evaluate(TIMED_STEP_JS, self.step_no() + 1) / 1000.0
-
-    def choose(self, label: str, option: str) -> None:
-        self.page.get_by_label(label).first.click(force=True)  # vuetify's field overlays it
-        self.page.locator(".v-overlay--active .v-list-item", has_text=option).first.click()
-
-    def assert_offline_clean(self) -> None:
-        assert self.external == [], f"page tried to reach the internet: {self.external}"
-        assert self.failed == [], f"failed requests: {self.failed}"
-        assert self.errors == [], f"browser console errors: {self.errors}"
+def _screenshot_path(tmp_path: Path) -> Path:
+    """Where the screenshot goes: ``$DASHBOARD_SCREENSHOT`` (the README's comes from
+    ``DASHBOARD_SCREENSHOT=docs/screenshot.png``), else the test's temporary directory."""
+    return Path(os.environ.get("DASHBOARD_SCREENSHOT") or tmp_path / "screenshot.png")
 
 
-def test_controls_2025_steps_draws_views_lists_events_offline(server, browser):
+def test_controls_2025_steps_draws_views_lists_events_offline(server, browser, tmp_path):
     probe = PageProbe(browser, server)
     page = probe.page
     probe.choose("Scenario (starts at once)", "controls_2025")
@@ -206,16 +85,15 @@ def test_controls_2025_steps_draws_views_lists_events_offline(server, browser):
     prices.locator('polyline[data-series="World (outside China) (B)"]').first.wait_for()
     assert "alliance off" in page.locator(".view-compare").inner_text()
     page.evaluate("document.querySelectorAll('*').forEach(e => { e.scrollTop = 0; })")
-    page.screenshot(path=str(SCREENSHOT), full_page=False)
+    shot = _screenshot_path(tmp_path)
+    page.screenshot(path=str(shot), full_page=False)
+    assert shot.stat().st_size > 50_000  # a real page, not a blank one
     probe.assert_offline_clean()
-    # responsiveness: click -> every view redrawn with the new month, on the browser's clock
-    in_page = timings[2:]
-    median, worst = statistics.median(in_page), max(in_page)
-    print(f"\nstep + redraw of every view, measured in the browser: median "
-          f"{median * 1000:.0f} ms, max {worst * 1000:.0f} ms over {len(in_page)} steps "
-          f"(via Playwright clicks: {', '.join(f'{t * 1000:.0f}' for t in timings[:2])} ms)")
-    # budget: well under 0.5 s (measured ~0.1 s on an idle 2-core machine); a margin for CI load
-    assert median < 0.4, f"median step took {median:.3f} s"
+    # every timed step completed (each waits until all views show the new month); how long
+    # they take is measured by benchmarks/bench_dashboard.py, not asserted here
+    assert probe.step_no() == 22 and len(timings) == 22
+    print(f"\nstep + redraw of every view (browser clock): median "
+          f"{statistics.median(timings[2:]) * 1000:.0f} ms over {len(timings) - 2} steps")
     page.close()
 
 
@@ -241,7 +119,7 @@ def test_bad_input_is_refused_with_a_visible_message(server, browser):
     page.locator(".pending-note", has_text="number of firms").wait_for()
     probe.click_button("Reset")
     page.locator(".pending-note").wait_for(state="detached")
-    assert probe.step() < 2.0  # the page still works after refusing input
+    probe.step()  # the page still works after refusing input (waits for every view)
     probe.assert_offline_clean()
     page.close()
 

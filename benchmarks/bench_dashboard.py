@@ -1,0 +1,88 @@
+"""Dashboard responsiveness: one step, including the redraw of every view, in a real browser.
+
+Usage (from the repository root; needs ``make frontend chromium``, which ``make test`` does)::
+
+    .venv/bin/python benchmarks/bench_dashboard.py [--steps 30] [--scenario controls_2025]
+
+Starts the dashboard (``solara run app.py --production``) on a free local port, opens it in
+Debian's headless chromium through Playwright (offline: every request that is not to the local
+server is aborted), selects the scenario and measures, on the browser's own clock, the time
+from a click on Step to the first animation frame at which every view (prices, shares,
+stocks, network, trade flows and the status line) shows the new month. It does so with the
+default settings, then with compare mode on (two runs stepped and drawn). For scale, the
+same months of the model alone, stepped in this process, are timed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from _common import header, table
+
+import abm
+from tests.browser_support import DashboardError, PageProbe, launch_chromium, serve_dashboard
+
+
+def _stats(seconds: list[float]) -> list[str]:
+    ms = sorted(s * 1000 for s in seconds)
+    p90 = ms[min(len(ms) - 1, int(round(0.9 * (len(ms) - 1))))]
+    return [str(len(ms)), f"{statistics.median(ms):.0f}", f"{p90:.0f}", f"{ms[-1]:.0f}"]
+
+
+def _model_only(scenario: str, steps: int) -> list[float]:
+    model = abm.RareEarthModel(scenario=scenario, rng=0)
+    out = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        model.step()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> int:
+    """Measure and print the tables; 2 when the dashboard or the browser cannot start."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=30, help="timed steps per setting")
+    ap.add_argument("--scenario", default="controls_2025")
+    args = ap.parse_args()
+    if args.steps < 1:
+        ap.error("--steps must be at least 1")
+    header("bench_dashboard: one step + redraw of every view, in chromium")
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp, \
+                serve_dashboard(Path(tmp) / "server.log") as url, launch_chromium() as browser:
+            probe = PageProbe(browser, url)
+            page = probe.page
+            probe.choose("Scenario (starts at once)", args.scenario)
+            page.wait_for_function(
+                f"document.querySelector('.status-line').textContent.startsWith('{args.scenario}')")
+            for _ in range(2):  # warm-up through Playwright clicks (not counted)
+                probe.step()
+            default = [probe.timed_step() for _ in range(args.steps)]
+            rows.append(["default settings (200 firms)", *_stats(default)])
+            page.get_by_label("Compare with run B (dashed)").check(force=True)
+            page.locator('svg[data-chart=prices] polyline[data-series$="(B)"]').first.wait_for()
+            compare = [probe.timed_step() for _ in range(args.steps)]
+            rows.append(["compare mode (runs A and B)", *_stats(compare)])
+            probe.assert_offline_clean()
+            page.close()
+    except (DashboardError, AssertionError) as exc:
+        print(f"error: {str(exc).splitlines()[0]}")
+        return 2
+    model = _model_only(args.scenario, 2 + 2 * args.steps)[2:]
+    rows.append(["model.step() alone, in this process", *_stats(model)])
+    print(f"## Step + redraw, {args.scenario}, browser clock (click to every view redrawn)\n")
+    print(table(["setting", "steps", "median ms", "p90 ms", "max ms"], rows))
+    share = statistics.median(model) / statistics.median(default)
+    print(f"\nThe model's own step is {share:.0%} of the median step with the default settings; "
+          "the rest is Solara's round trip and the redraw of the views.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
