@@ -1,8 +1,9 @@
 """Command line: ``python -m abm list`` and ``python -m abm run --scenario NAME ...``.
 
 Bad input (unknown scenario, unknown or ill-typed ``--set``, malformed files) prints one line
-``error: ...`` to stderr and exits with code 2; no output file is written. Output files are
-written to a temporary name and renamed, so a result file is either complete or absent.
+``error: ...`` to stderr and exits with code 2; no output file is written. A failure inside the
+model or a refused write prints one line and exits with code 1. Output files are written to
+temporary names and renamed together, so the results are either complete or absent.
 """
 
 from __future__ import annotations
@@ -42,28 +43,39 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
     return out
 
 
-def write_frame_atomic(df: pd.DataFrame, path: Path) -> None:
-    """Write CSV or Parquet (by extension) via a temporary file and an atomic rename.
+def write_frames_atomic(frames: list[tuple[pd.DataFrame, Path]]) -> None:
+    """Write CSV or Parquet files (by extension), all or none.
+
+    Each frame goes to a temporary file in its target directory; only when every one is
+    complete are they renamed into place, so a failure leaves no partial result behind.
 
     Raises:
-        InputError: unsupported extension or an unwritable directory.
+        InputError: unsupported extension or a missing directory.
+        OSError: the disk refused a write (temporary files are removed first).
     """
-    ext = path.suffix.lower()
-    if ext not in (".csv", ".parquet"):
-        raise InputError(f"output file must end in .csv or .parquet, got {path.name!r}")
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputError(f"output directory {str(directory)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
+    for _, path in frames:
+        ext = path.suffix.lower()
+        if ext not in (".csv", ".parquet"):
+            raise InputError(f"output file must end in .csv or .parquet, got {path.name!r}")
+        directory = path.parent if str(path.parent) else Path(".")
+        if not directory.is_dir():
+            raise InputError(f"output directory {str(directory)!r} does not exist")
+    done: list[tuple[str, Path]] = []
     try:
-        if ext == ".csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        for df, path in frames:
+            directory = path.parent if str(path.parent) else Path(".")
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+            os.close(fd)
+            done.append((tmp, path))
+            if path.suffix.lower() == ".csv":
+                df.to_csv(tmp, index=False)
+            else:
+                df.to_parquet(tmp, index=False)
+        for tmp, path in done:
+            os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp, _ in done:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -103,8 +115,7 @@ def cmd_run(args) -> int:
     df = model.results_frame()
     elapsed = time.perf_counter() - t0
     if out is not None:
-        write_frame_atomic(df, out)
-        write_frame_atomic(model.event_log_frame(), _events_path(out))
+        write_frames_atomic([(df, out), (model.event_log_frame(), _events_path(out))])
     print(f"scenario {model.sc.name}: {steps} months from {model.sc.start}, seed {args.seed}, "
           f"{model.firms.size} firms, {elapsed:.2f} s")
     if not df.empty:
@@ -150,6 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        print(f"error: cannot write the results: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a model failure: one line, not a traceback (ABM_DEBUG=1 shows it)
+        if os.environ.get("ABM_DEBUG"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"error: the model failed: {type(exc).__name__}: {first} "
+              "(nothing was written; set ABM_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -126,3 +126,34 @@ def test_python_api_raises_input_error():
         abm.RareEarthModel(scenario="baseline", colour="red")
     with pytest.raises(abm.InputError, match="steps"):
         abm.simulate("baseline", steps=-1)
+
+
+def test_model_failure_is_one_line_exit_1_nothing_written(tmp_path, monkeypatch, capsys):
+    from abm.errors import ConservationError
+
+    def broken_step(self):
+        raise ConservationError("light: production 1.0 t != consumption + stock change 2.0 t")
+
+    monkeypatch.setattr(abm.RareEarthModel, "step", broken_step)
+    out = tmp_path / "x.csv"
+    assert main(["run", "--steps", "2", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ConservationError: light: production" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_write_leaves_neither_file(tmp_path, monkeypatch, capsys):
+    real = pd.DataFrame.to_parquet
+    calls = []
+
+    def full_disk_on_second_file(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the results were written; the event log fails
+            raise OSError(28, "No space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full_disk_on_second_file)
+    out = tmp_path / "x.parquet"
+    assert main(["run", "--steps", "2", "--out", str(out)]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
