@@ -14,7 +14,8 @@ import pandas as pd
 
 from abm.errors import InputError
 
-__all__ = ["World", "load_world", "load_observed", "read_links", "read_table", "DATA_FILES"]
+__all__ = ["World", "load_world", "load_observed", "read_bloc_exclusions", "read_links",
+           "read_table", "DATA_FILES"]
 
 #: file -> (numeric columns that must be >= 0, text columns)
 DATA_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -116,6 +117,39 @@ def load_world(year: int, data_dir: str | Path | None = None) -> World:
     if "CHN" not in codes:
         raise InputError("states.csv must contain China (CHN)")
     return World(year=int(year), **tables)
+
+
+def read_bloc_exclusions(data_dir: str | Path | None = None) -> dict[str, frozenset[str]]:
+    """Host countries whose miners a state may not pay or buy from through bloc instruments.
+
+    Reads ``bloc_exclusions.csv`` (payer, excluded_country, source): a state's price floor and
+    offtake cannot take miners from an excluded country (e.g. US defence procurement law
+    excludes Chinese and Russian material). A data directory without the file has none.
+
+    Raises:
+        InputError: malformed file, a missing column or an empty source.
+    """
+    path = _data_dir(data_dir) / "bloc_exclusions.csv"
+    if not path.is_file():
+        return {}
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"malformed data file bloc_exclusions.csv: {str(exc).splitlines()[-1]}") from None
+    for col in ("payer", "excluded_country", "source"):
+        if col not in df.columns:
+            raise InputError(f"data file bloc_exclusions.csv lacks column {col!r}")
+    blank = (df[["payer", "excluded_country", "source"]].apply(lambda c: c.str.strip()) == "")
+    if blank.any(axis=None):
+        row = int(blank.any(axis=1).to_numpy().nonzero()[0][0]) + 2
+        raise InputError(f"data file bloc_exclusions.csv row {row}: payer, excluded_country "
+                         "and source must not be empty")
+    out: dict[str, set[str]] = {}
+    for payer, excluded in zip(df["payer"].str.strip(), df["excluded_country"].str.strip(),
+                               strict=True):
+        out.setdefault(payer, set()).add(excluded)
+    return {k: frozenset(v) for k, v in out.items()}
 
 
 def read_links(data_dir: str | Path | None = None) -> pd.DataFrame:

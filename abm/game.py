@@ -96,7 +96,7 @@ def apply_action(model: RareEarthModel, actor: str, action: str, args: dict, *,
     elif action == "price_floor":
         miners = args.get("miners", "allied")
         targets = [m for m in model.miners if (m.mine_id in miners if isinstance(miners, list)
-                   else m.bloc in (actor, state.bloc) and m.bloc)]
+                   else m.bloc in (actor, state.bloc) and m.bloc and model.may_pay(actor, m))]
         for m in targets:
             for p in _products(args.get("product", "light")):
                 m.floor_usd_per_kg[p] = float(args["usd_per_kg"])

@@ -24,7 +24,7 @@ import pandas as pd
 
 from abm import strategies as rules
 from abm.agents import Firm, FirmPopulation, Miner, Project, State
-from abm.calibration import load_world, read_links
+from abm.calibration import load_world, read_bloc_exclusions, read_links
 from abm.errors import ConservationError, InputError
 from abm.market import ClearingResult, MarketOrders, clear_market, price_grid
 from abm.policy import PRODUCTS, ExportPolicy, PolicyEvent
@@ -120,6 +120,7 @@ class RareEarthModel(mesa.Model):
         self.risk = np.zeros(n)
         self.policies: dict[tuple[str, str, str], ExportPolicy] = {}
         self.floor_offers: dict[str, float] = {}
+        self.bloc_exclusions = read_bloc_exclusions(self.sc.data_dir)
         self.link_cost = {p: np.zeros((n, n)) for p in PRODUCTS}
         self.ref_flow = {p: np.zeros((n, n)) for p in PRODUCTS}
         self.last_flows = {p: pd.DataFrame(0.0, index=self._country_index,
@@ -416,6 +417,13 @@ class RareEarthModel(mesa.Model):
             if m.bloc in self.cidx and m.output_tpm > 0:
                 allied[self.cidx[m.refine_country], self.cidx[m.bloc]] = True
         return np.where(allied, 0.0, self.sc.ally_preference_frac * self.p_ref[product])
+
+    def may_pay(self, payer: str, miner) -> bool:
+        """Whether state ``payer`` may take ``miner`` into its floor or offtake.
+
+        The exclusions come from ``data/bloc_exclusions.csv`` (by the miner's host country).
+        """
+        return miner.country not in self.bloc_exclusions.get(payer, frozenset())
 
     def link_caps(self, product: str, refined=None):
         """Link caps (t/month) and aggregate export caps from the export policies in force.

@@ -411,7 +411,8 @@ def miner_bloc_choice(model, miner) -> str | None:
     Only miners whose concentrate is refined outside China can choose. A bloc offering a
     price floor pays ``max(price, floor)`` for NdPr at its own market, discounted by 10% of
     that market's perceived supply risk; staying pays the miner's current route. A miner
-    switches only for a gain above 5%.
+    switches only for a gain above 5%, and never to a payer that excludes its host country
+    (``data/bloc_exclusions.csv``).
     """
     if miner.is_chinese or miner.refine_country == "CHN" or miner.capacity_tpm <= 0:
         return None  # concentrate refined in China cannot be sold to another bloc
@@ -421,6 +422,8 @@ def miner_bloc_choice(model, miner) -> str | None:
     options = {miner.bloc: sum(miner.shares[p] * max(base[p], miner.floor_usd_per_kg[p])
                                for p in PRODUCTS)}
     for payer, floor in model.floor_offers.items():
+        if not model.may_pay(payer, miner):
+            continue  # e.g. US defence law excludes Chinese and Russian material
         pay_node = model.cidx[payer]
         prices = {p: float(model.price[p][pay_node]) for p in PRODUCTS}
         prices["light"] = max(prices["light"], floor)

@@ -110,6 +110,43 @@ def test_miner_offered_a_price_floor_sells_to_that_bloc(tmp_path):
     assert chinese.bloc == "CHN"  # a mine refined in China cannot switch
 
 
+def test_miner_from_an_excluded_country_is_not_taken_by_the_floor(tmp_path):
+    # the same offer as above, but the payer's law excludes the miner's host country
+    events = ('[[events]]\ndate = "2030-02"\nactor = "USA"\naction = "price_floor"\n'
+              'usd_per_kg = 110.0\nminers = []\n')
+    path = make_world(tmp_path, chn_cap=100_000, alt_cap=20_000, events=events, horizon=4)
+    (tmp_path / "data" / "bloc_exclusions.csv").write_text(
+        "payer,excluded_country,source\nUSA,AUS,test world\n")
+    m = run_world(path, 0, 4)
+    miner = next(x for x in m.miners if x.mine_id == "ALT_MINE")
+    assert not m.may_pay("USA", miner)
+    assert miner.bloc != "USA" and miner.floor_usd_per_kg["light"] == 0.0
+    assert not m.alliance_graph.has_edge("ALT_MINE", "USA")
+    log = m.event_log_frame()
+    assert not ((log["actor"] == "ALT_MINE") & (log["action"] == "offtake")).any()
+
+
+def test_us_defence_law_keeps_russian_material_out_of_the_us_floor():
+    m = abm.RareEarthModel(scenario="controls_2025", rng=0, n_firms=40)
+    for _ in range(30):  # to 2026-06, a year after the floor
+        m.step()
+    russia = next(x for x in m.miners if x.country == "RUS")
+    assert russia.bloc != "USA" and russia.floor_payer != "USA"
+    allied = [x.name for x in m.miners if x.bloc == "USA"]
+    assert "Mountain Pass (MP Materials)" in allied
+
+
+@pytest.mark.parametrize("body, needle", [
+    ("payer,source\nUSA,x\n", "lacks column 'excluded_country'"),
+    ("payer,excluded_country,source\nUSA,RUS,\n", "row 2: payer, excluded_country and source"),
+])
+def test_malformed_bloc_exclusions_is_one_clear_error(tmp_path, body, needle):
+    path = make_world(tmp_path, chn_cap=100_000, alt_cap=20_000, horizon=2)
+    (tmp_path / "data" / "bloc_exclusions.csv").write_text(body)
+    with pytest.raises(abm.InputError, match=needle):
+        abm.RareEarthModel(scenario=str(path), rng=0)
+
+
 def test_ewa_reinforces_played_strategy_and_imagines_others():
     att = {"a": 0.0, "b": 0.0}
     exp: dict[str, float] = {}
