@@ -210,7 +210,8 @@ def _figure(
     present = [
         v
         for v in variables
-        if any(v in ts.columns for ts in runs.values()) or (obs["variable"] == v).any()
+        if any(_model_column(v, set(ts.columns)) for ts in runs.values())
+        or (obs["variable"] == v).any()
     ]
     if not present:
         return False
@@ -219,19 +220,28 @@ def _figure(
         o = obs[obs["variable"] == var]
         per_year = o["unit"].astype(str).str.contains("/yr").any()
         for sc, ts in runs.items():
-            if var not in ts.columns:
+            col = _model_column(var, set(ts.columns))
+            if col is None:
                 continue
-            month = pd.to_datetime(ts["date"].astype(str).str[:7], format="%Y-%m")
-            scale = 12.0 if per_year and var.startswith(FLOW_PREFIXES) else 1.0
-            agg = (ts[var] * scale).groupby(month)
+            label = f"model {sc}" + (f" ({col})" if col != var else "")
+            if per_year and col.startswith(FLOW_PREFIXES):
+                # yearly totals per run (full years only), then mean and band over runs
+                year = ts["date"].astype(str).str[:4]
+                months = ts.groupby([ts["run_id"], year])["date"].transform("nunique")
+                full = ts[months == 12]
+                totals = full.groupby([full["run_id"], year[months == 12]])[col].sum()
+                agg = totals.groupby(level=1)
+                x = pd.to_datetime([f"{y}-07-01" for y in agg.mean().index])
+                label += ", yearly total"
+            else:
+                month = pd.to_datetime(ts["date"].astype(str).str[:7], format="%Y-%m")
+                agg = ts[col].groupby(month)
+                x = agg.mean().index
             mean = agg.mean()
-            (line,) = ax.plot(
-                mean.index,
-                mean.to_numpy(),
-                label=f"model {sc}" + (" (x12, per year)" if scale != 1 else ""),
-            )
+            (line,) = ax.plot(x, mean.to_numpy(), marker="o" if len(mean) < 20 else None,
+                              ms=3, label=label)
             ax.fill_between(
-                mean.index,
+                x,
                 agg.quantile(0.025).to_numpy(),
                 agg.quantile(0.975).to_numpy(),
                 color=line.get_color(),
@@ -245,7 +255,8 @@ def _figure(
             ]
             ax.scatter(x, o["value"], color="black", marker="D", zorder=5, label="observed")
         ax.set_title(var, fontsize=10)
-        ax.set_ylabel(str(o["unit"].iloc[0]) if not o.empty else var)
+        ax.set_ylabel(str(o["unit"].iloc[0]) if not o.empty
+                      else "t/month" if var.startswith(FLOW_PREFIXES) else var)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"Validation: {name} (model mean and 2.5-97.5% band over seeds)", fontsize=11)
