@@ -528,6 +528,40 @@ def test_validate_overlays_history(tmp_path):
     for name in ("prices", "exports", "dependence"):
         assert (tmp_path / "val" / f"validate_{name}.png").stat().st_size > 5000
     assert "MAPE" in (tmp_path / "val" / "validation.md").read_text()
+    # China's exports are scored through the REO column against the quotas
+    quota = scored[scored["variable"] == "china_export_quota_t"]
+    assert set(quota["date"].astype(str)) >= {"2010", "2011", "2012"}
+
+
+def test_validation_figure_draws_aliased_yearly_flows(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from experiments import validate as val
+
+    months = [f"{y}-{m:02d}" for y in (2010, 2011) for m in range(1, 13)]
+    ts = pd.DataFrame({
+        "run_id": np.repeat(["a", "b"], len(months)),
+        "date": months * 2,
+        "china_exports_reo": np.r_[np.full(24, 2500.0), np.full(24, 2600.0)],
+    })
+    obs = pd.DataFrame({"date": ["2010", "2011"], "variable": ["china_export_quota_t"] * 2,
+                        "value": [30258.0, 30184.0], "unit": ["t REO/yr"] * 2,
+                        "source": ["facts"] * 2})
+    drawn = {}
+
+    def record(fig, path, **kwargs):
+        ax = fig.axes[0]
+        drawn["lines"] = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+        drawn["ylabel"] = ax.get_ylabel()
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    assert val._figure("exports", ("china_export_quota_t",), {"quota_2010": ts}, obs,
+                       tmp_path / "x.png")
+    (label, ydata), = drawn["lines"].items()
+    assert "china_exports_reo" in label and "yearly total" in label
+    # yearly totals per run (12 x 2500 and 12 x 2600), averaged over the runs
+    assert np.allclose(ydata, [30600.0, 30600.0])
+    assert drawn["ylabel"] == "t REO/yr"
 
 
 # -- mesa.batch_run -----------------------------------------------------------------------------
