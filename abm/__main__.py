@@ -57,14 +57,12 @@ def write_frames_atomic(frames: list[tuple[pd.DataFrame, Path]]) -> None:
         ext = path.suffix.lower()
         if ext not in (".csv", ".parquet"):
             raise InputError(f"output file must end in .csv or .parquet, got {path.name!r}")
-        directory = path.parent if str(path.parent) else Path(".")
-        if not directory.is_dir():
-            raise InputError(f"output directory {str(directory)!r} does not exist")
+        if not path.parent.is_dir():  # Path("x.csv").parent is Path(".")
+            raise InputError(f"output directory {str(path.parent)!r} does not exist")
     done: list[tuple[str, Path]] = []
     try:
         for df, path in frames:
-            directory = path.parent if str(path.parent) else Path(".")
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             os.close(fd)
             done.append((tmp, path))
             if path.suffix.lower() == ".csv":

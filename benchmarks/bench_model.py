@@ -39,26 +39,26 @@ MODEL_STEPS = {100: 60, 1_000: 60, 10_000: 36, 100_000: 12}
 BOLTZMANN_STEPS = {1_000: 60, 10_000: 8, 100_000: 2}
 
 
-def per_step_model(n_firms: int, steps: int) -> float:
-    """Seconds per month of the baseline scenario with ``n_firms`` firms (after a warm-up)."""
-    model = abm.RareEarthModel(scenario="baseline", rng=1, n_firms=n_firms)
+def _seconds_per_step(model, steps: int) -> float:
+    """Seconds per ``model.step()`` over ``steps`` steps, after one warm-up step."""
     model.step()
     gc.collect()
     t0 = time.perf_counter()
     for _ in range(steps):
         model.step()
     return (time.perf_counter() - t0) / steps
+
+
+def per_step_model(n_firms: int, steps: int) -> float:
+    """Seconds per month of the baseline scenario with ``n_firms`` firms (after a warm-up)."""
+    return _seconds_per_step(abm.RareEarthModel(scenario="baseline", rng=1, n_firms=n_firms),
+                             steps)
 
 
 def per_step_boltzmann(n: int, steps: int) -> float:
     """Seconds per step of Mesa's BoltzmannWealth example with ``n`` agents (after a warm-up)."""
-    model = BoltzmannWealth(scenario=BoltzmannScenario(n=n, width=100, height=100, rng=1))
-    model.step()
-    gc.collect()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        model.step()
-    return (time.perf_counter() - t0) / steps
+    return _seconds_per_step(
+        BoltzmannWealth(scenario=BoltzmannScenario(n=n, width=100, height=100, rng=1)), steps)
 
 
 def whole_model_run(solver: str = "auto") -> float:

@@ -222,17 +222,7 @@ def sensitivity(runs: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, list[str]
                     print_to_console=False,
                     seed=seed,
                 )
-                for i, name in enumerate(problem["names"]):
-                    rows.append(
-                        {
-                            "metric": m.name,
-                            "parameter": name,
-                            "S1": res["S1"][i],
-                            "S1_conf": res["S1_conf"][i],
-                            "ST": res["ST"][i],
-                            "ST_conf": res["ST_conf"][i],
-                        }
-                    )
+                keys = ("S1", "S1_conf", "ST", "ST_conf")
             else:
                 from SALib.analyze import morris
 
@@ -244,17 +234,9 @@ def sensitivity(runs: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, list[str]
                     print_to_console=False,
                     seed=seed,
                 )
-                for i, name in enumerate(problem["names"]):
-                    rows.append(
-                        {
-                            "metric": m.name,
-                            "parameter": name,
-                            "mu_star": res["mu_star"][i],
-                            "mu_star_conf": res["mu_star_conf"][i],
-                            "mu": res["mu"][i],
-                            "sigma": res["sigma"][i],
-                        }
-                    )
+                keys = ("mu_star", "mu_star_conf", "mu", "sigma")
+        rows += [{"metric": m.name, "parameter": name, **{k: res[k][i] for k in keys}}
+                 for i, name in enumerate(problem["names"])]
     return pd.DataFrame(rows), notes
 
 
