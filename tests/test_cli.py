@@ -157,3 +157,10 @@ def test_failed_write_leaves_neither_file(tmp_path, monkeypatch, capsys):
     assert main(["run", "--steps", "2", "--out", str(out)]) == 1
     assert "No space left on device" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_closed_pipe_is_not_reported_as_a_write_error(tmp_path):
+    r = subprocess.run(f"{sys.executable} -m abm run --steps 24 | head -c 10", shell=True,
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.stdout == "scenario b"
+    assert "error" not in r.stderr and "Traceback" not in r.stderr
