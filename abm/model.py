@@ -217,6 +217,79 @@ class RareEarthModel(mesa.Model):
         ev = parse_events([row], "user")[0]
         apply_action(self, exporter, "export", ev.args, pin=True, source=source)
 
+    def apply_action(self, actor: str, action: str, args: dict, *, pin: bool = False,
+                     detail: str = "", source: str = "user") -> None:
+        """Apply one policy action now (as a scenario event would) and log it.
+
+        Args:
+            actor: state code, or miner id for miner actions.
+            action: an action name (see ``python -m abm events`` and the README).
+            args: the action's arguments.
+            pin: fix the actor's decision domain (the model's learning no longer chooses it).
+            detail: event-log text; composed when empty.
+            source: event-log source (``user``, ``player``, ``timeline``, ``choice``).
+
+        Raises:
+            InputError: unknown actor, target or argument.
+        """
+        from abm.game import apply_action
+
+        apply_action(self, actor, action, args, pin=pin, detail=detail, source=source)
+
+    def strategy_names(self, domain: str) -> tuple[str, ...]:
+        """The strategies a state can play in a decision domain (export, stockpile, alliance)."""
+        if domain not in rules.STRATEGY_SETS:
+            raise InputError(f"unknown decision domain {domain!r} "
+                             f"(known: {', '.join(rules.STRATEGY_SETS)})")
+        return rules.STRATEGY_SETS[domain]
+
+    def play_strategy(self, code: str, domain: str, name: str, *, source: str = "player") -> None:
+        """A person (or script) plays a state's strategy: apply its actions now and pin it.
+
+        The state's learning no longer chooses this domain until :meth:`release_strategy`.
+
+        Raises:
+            InputError: unknown state, domain or strategy.
+        """
+        from abm.game import apply_action
+
+        if code not in self.states:
+            raise InputError(f"unknown state {code!r}")
+        if name not in self.strategy_names(domain):
+            raise InputError(f"unknown {domain} strategy {name!r} "
+                             f"(known: {', '.join(self.strategy_names(domain))})")
+        state = self.states[code]
+        if domain == "export":
+            self.regime_clear(code)
+        for action, args in rules.strategy_actions(self, state, domain, name):
+            apply_action(self, code, action, args, pin=True, source=source)
+        state.pinned.add(domain)
+
+    def release_strategy(self, code: str, domain: str) -> None:
+        """Hand a state's decision domain back to its learning (undo :meth:`play_strategy`)."""
+        if code not in self.states:
+            raise InputError(f"unknown state {code!r}")
+        self.states[code].pinned.discard(domain)
+
+    def export_instrument(self, exporter: str, target: str, product: str) -> str | None:
+        """The instrument of the policy set for exactly this exporter, target and product
+        (``None`` when none is set for that target; the policy toward ``all`` may apply)."""
+        pol = self.policies.get((exporter, target, product))
+        return pol.instrument if pol is not None else None
+
+    def regime_clear(self, exporter: str) -> None:
+        """Drop every export policy of an exporter (trade open until a new one is set)."""
+        for key in [k for k in self.policies if k[0] == exporter]:
+            del self.policies[key]
+
+    def clear_export_policy(self, exporter: str, target: str, product: str, *,
+                            source: str = "user", detail: str = "") -> None:
+        """Remove an exporter's policy toward one target and product (back to its policy
+        toward ``all``, or open), and log it."""
+        self.policies.pop((exporter, target, product), None)
+        self.log_event(exporter, "export", detail or f"{exporter}: exports of {product} to "
+                       f"{target} back to the general policy", source)
+
     def log_event(self, actor: str, action: str, detail: str, source: str = "model") -> None:
         """Record a policy change in the event log (date, actor, action, detail, source)."""
         self.event_log.append({"date": self.date, "step": self.month, "actor": actor,

@@ -186,7 +186,7 @@ class Run:
         """Impose China's export policy toward single targets, from the next month on.
 
         A choice other than ``scenario`` is applied through the model's own action machinery
-        (:func:`abm.game.apply_action`, which pins China's export choice, so the event log
+        (:meth:`abm.RareEarthModel.apply_action`, which pins China's export choice, so the event log
         shows it as a user decision) and re-imposed after a scripted event toward ``all``
         replaced it. Back to ``scenario`` reopens the link to the timeline and China's choices.
 
@@ -197,8 +197,6 @@ class Run:
         Returns:
             Human-readable descriptions of the changes made (empty when nothing changed).
         """
-        from abm.game import apply_action
-
         changes = []
         for key in CHINA_POLICY_TARGETS:
             choice = policy.get(key, "scenario")
@@ -206,19 +204,19 @@ class Run:
                 raise ValueError(f"unknown export policy {choice!r}")
             target, product = key
             previous = self.applied_policy.get(key, "scenario")
-            current = self.model.policies.get(("CHN", target, product))
-            in_force = current.instrument if current is not None else None
+            in_force = self.model.export_instrument("CHN", target, product)
             if choice == "scenario":
                 if previous != "scenario":
-                    self.model.policies.pop(("CHN", target, product), None)
-                    self.model.log_event("CHN", "export", f"China: exports of {product} to "
-                                         f"{target} back to the scenario's policy", "user")
+                    self.model.clear_export_policy(
+                        "CHN", target, product, source="user",
+                        detail=f"China: exports of {product} to {target} back to the "
+                               "scenario's policy")
                     changes.append(f"{target} {product}: scenario")
                 self.applied_policy.pop(key, None)
                 continue
             if choice == previous and in_force == choice:
                 continue
-            apply_action(self.model, "CHN", "export",
+            self.model.apply_action("CHN", "export",
                          {"instrument": choice, "target": target, "product": product},
                          pin=True, source="user",
                          detail=f"China: exports of {product} to "
