@@ -234,19 +234,43 @@ def _clear_lp(o: MarketOrders, direct: bool = True) -> ClearingResult:
         x, marg = _solve_direct(o, n, k, link_s, link_b, capped, c, bounds_hi)
     else:
         x, marg = _solve_linprog(o, n, k, link_s, link_b, capped, c, bounds_hi)
-    x = np.clip(x, 0.0, None)
-    # drop solver noise: values below 1e-10 of the largest quantity in play are zero
-    scale = max(float(o.supply_qty.max(initial=0.0)), float(o.demand_qty.max(initial=0.0)), 1.0)
-    x[x < 1e-10 * scale] = 0.0
     flows = np.zeros((n, n))
-    np.add.at(flows, (link_s, link_b), x[n_s : n_s + n_l])
+    np.add.at(flows, (link_s, link_b), np.clip(x[n_s : n_s + n_l], 0.0, None))
+    flows = _clean_flows(o, flows)
     seller_price = np.clip(marg[:n], 0.0, None)
     price = np.clip(marg[n:], 0.0, None)
     # Nodes without a live balance row have an arbitrary dual: price them by arbitrage.
     price, seller_price = _fill_idle_prices(o, price, seller_price, seller_has, buyer_has, cap)
-    sold, bought = _distribute(o, flows, x[:n_s], x[n_s + n_l :].reshape(n, k))
+    sold, bought = _distribute(o, flows)
     return ClearingResult(flows, sold, bought, price, seller_price, _welfare(o, sold, bought,
                                                                             flows), "lp")
+
+
+#: flows below this share of the month's traded volume are solver noise
+NOISE_SHARE = 1e-12
+
+
+def _clean_flows(o: MarketOrders, flows: np.ndarray) -> np.ndarray:
+    """Remove solver noise from the flows and keep every seller within its supply.
+
+    The threshold is relative to the volume actually traded this month (not to the largest
+    demand step, which at high elasticity can be many orders of magnitude larger than any
+    trade). A seller node whose flows exceed its supply by solver tolerance is scaled back to
+    its supply, so that no tonne is shipped that was not offered.
+    """
+    total = float(flows.sum())
+    if total <= 0.0:
+        return np.zeros_like(flows)
+    flows = np.where(flows < NOISE_SHARE * total, 0.0, flows)
+    n = len(o.nodes)
+    supply = np.bincount(o.supply_node, weights=o.supply_qty, minlength=n)
+    sales = flows.sum(axis=1)
+    over = sales > supply
+    if over.any():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            factor = np.where(over, supply / sales, 1.0)
+        flows = flows * factor[:, None]
+    return flows
 
 
 def _solve_linprog(o, n, k, link_s, link_b, capped, c, bounds_hi):
@@ -391,26 +415,44 @@ def _fill_idle_prices(o, price, seller_price, seller_has, buyer_has, cap):
     return price, seller_price
 
 
-def _distribute(o: MarketOrders, flows, sold_lp, bought_lp):
-    """Make step quantities add up exactly to the flows (conservation by construction).
+def _distribute(o: MarketOrders, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split each node's sales and purchases over its steps in merit order, exactly.
 
-    The LP's step values can differ from the flow sums by solver tolerance; the flows are the
-    accounting truth, so the steps are rescaled to them within each node.
+    A node's sales come from its cheapest supply steps first and its purchases fill its
+    highest bids first, as in the LP optimum; unlike the LP's step values (which differ from
+    the flow sums by solver tolerance) the split adds up to the flows by construction, so the
+    accounting conserves every tonne. The flows are the accounting truth.
+
+    Returns:
+        (sold, bought): (S,) t per supply step and (N, K) t per node and demand step.
     """
-    n = len(o.nodes)
+    sold = np.zeros(o.supply_qty.size)
     sales = flows.sum(axis=1)
+    order = np.lexsort((np.arange(o.supply_qty.size), o.supply_ask, o.supply_node))
+    for node in np.nonzero(sales > 0)[0]:
+        steps = order[o.supply_node[order] == node]
+        sold[steps] = _fill_in_order(o.supply_qty[steps], sales[node])
     purchases = flows.sum(axis=0)
-    sold = sold_lp.clip(min=0.0)
-    tot_sold = np.bincount(o.supply_node, weights=sold, minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.where(tot_sold > 0, sales / tot_sold, 0.0)
-    sold = np.minimum(sold * scale[o.supply_node], o.supply_qty)
-    bought = bought_lp.clip(min=0.0)
-    tot_b = bought.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        bscale = np.where(tot_b > 0, purchases / tot_b, 0.0)
-    bought = bought * bscale[:, None]
+    bought = np.zeros_like(o.demand_qty)
+    for node in np.nonzero(purchases > 0)[0]:
+        bought[node] = _fill_in_order(o.demand_qty[node], purchases[node])
     return sold, bought
+
+
+def _fill_in_order(capacity: np.ndarray, amount: float) -> np.ndarray:
+    """Fill ``capacity`` steps in the given order with ``amount``; the last step takes the rest.
+
+    The result sums to ``amount`` exactly (up to one rounding): the remainder is put on the
+    last step used, and when the steps hold less than the amount (demand steps that the solver
+    filled within tolerance) the excess goes on the last step too.
+    """
+    cum = np.cumsum(capacity)
+    take = np.clip(amount - (cum - capacity), 0.0, capacity)
+    used = int(np.searchsorted(cum, amount, side="left"))
+    used = min(used, capacity.size - 1)
+    take[used + 1:] = 0.0
+    take[used] = amount - take[:used].sum()
+    return take
 
 
 def _welfare(o: MarketOrders, sold, bought, flows) -> float:

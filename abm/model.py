@@ -272,8 +272,10 @@ class RareEarthModel(mesa.Model):
         self.states[code].pinned.discard(domain)
 
     def export_instrument(self, exporter: str, target: str, product: str) -> str | None:
-        """The instrument of the policy set for exactly this exporter, target and product
-        (``None`` when none is set for that target; the policy toward ``all`` may apply)."""
+        """The instrument set for exactly this exporter, target and product, or ``None``.
+
+        ``None`` means no policy names that target; the policy toward ``all`` may apply.
+        """
         pol = self.policies.get((exporter, target, product))
         return pol.instrument if pol is not None else None
 
@@ -284,8 +286,10 @@ class RareEarthModel(mesa.Model):
 
     def clear_export_policy(self, exporter: str, target: str, product: str, *,
                             source: str = "user", detail: str = "") -> None:
-        """Remove an exporter's policy toward one target and product (back to its policy
-        toward ``all``, or open), and log it."""
+        """Remove an exporter's policy toward one target and product, and log it.
+
+        The link falls back to the exporter's policy toward ``all``, or open trade.
+        """
         self.policies.pop((exporter, target, product), None)
         self.log_event(exporter, "export", detail or f"{exporter}: exports of {product} to "
                        f"{target} back to the general policy", source)

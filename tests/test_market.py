@@ -202,3 +202,38 @@ def test_malformed_orders_are_refused_at_the_boundary(field, value, msg):
     kwargs[field] = value
     with pytest.raises(ClearingError, match=msg):
         clear_market(MarketOrders(**kwargs))
+
+
+def test_small_genuine_trades_survive_a_huge_demand_step_at_low_prices():
+    # Regression (issue 11): clearing used to zero every quantity below 1e-10 x the largest
+    # demand step. At high elasticity the bottom step of the price grid is huge (here 1e13 t
+    # at 1 US$/kg, below every ask), so a real 0.05 t sale vanished from one side of the books.
+    # Hand-solved: the buyer takes 0.05 t at 50 (the cheap step) and 20 t more at 40 from the
+    # 30 t step at ask 30, so 20.05 t trade; any price between the unused ask (30) and the
+    # last bid served (40) clears the market.
+    o = MarketOrders(
+        nodes=("A", "B"), supply_node=np.array([0, 0]), supply_qty=np.array([0.05, 30.0]),
+        supply_ask=np.array([10.0, 30.0]), demand_bid=np.array([50.0, 40.0, 1.0]),
+        demand_qty=np.array([[0.0, 0.0, 0.0], [0.05, 20.0, 1e13]]),
+        link_cost=np.zeros((2, 2)), link_cap=np.full((2, 2), np.inf),
+        export_cap=np.full(2, np.inf))
+    r = clear_market(o)
+    assert r.flows[0, 1] == pytest.approx(20.05, rel=1e-12)
+    np.testing.assert_allclose(r.sold, [0.05, 20.0], rtol=1e-12)
+    assert r.sold.sum() == pytest.approx(r.flows.sum(), rel=1e-15)
+    assert r.bought.sum() == pytest.approx(r.flows.sum(), rel=1e-15)
+    np.testing.assert_allclose(r.bought[1], [0.05, 20.0, 0.0], atol=1e-12)
+    assert 30.0 - 1e-9 <= r.price[1] <= 40.0 + 1e-9
+
+
+def test_sales_never_exceed_the_supply_offered_at_a_node():
+    # a seller that the solver over-ships by tolerance is scaled back to what it offered
+    from abm.market import _clean_flows
+    o = MarketOrders(
+        nodes=("A", "B"), supply_node=np.array([0]), supply_qty=np.array([10.0]),
+        supply_ask=np.array([1.0]), demand_bid=np.array([5.0]),
+        demand_qty=np.array([[0.0], [20.0]]), link_cost=np.zeros((2, 2)),
+        link_cap=np.full((2, 2), np.inf), export_cap=np.full(2, np.inf))
+    flows = _clean_flows(o, np.array([[0.0, 10.0 + 1e-7], [0.0, 0.0]]))
+    assert flows.sum(axis=1)[0] <= 10.0
+    assert flows[0, 1] == pytest.approx(10.0, rel=1e-15)
