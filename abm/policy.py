@@ -1,47 +1,38 @@
-"""Export-control instruments and scripted policy timelines.
+"""Export-control instruments and the policy regime that owns them.
 
 Export policy of one exporter toward one target and product is an :class:`ExportPolicy`:
 
 - ``open``: no cap;
 - ``licence``: a share of the requested volume is approved, reaching that share
   ``licence_delay_months`` after the regime starts (applications pile up first). The requested
-  volume is the link's reference flow (its average while it was open);
+  volume is the link's normal flow (its average while it was open);
 - ``quota``: tonnes REO per year; toward ``all`` it caps the sum of the exporter's foreign
   sales (as China's 2009-2014 export quotas did), converted into each product by the exporter's
   refined mix; toward one target it caps that link;
 - ``ban``: nothing passes.
 
-A scenario's ``[[events]]`` table lists dated actions (see :data:`ACTIONS`). An event can *pin*
-the actor's choice (history replay: the actor does not choose freely while pinned) and a later
-``free`` event releases it. Every applied event is written to the model's event log.
+The :class:`PolicyRegime` holds every policy in force, decides the precedence of a
+target-specific policy over the exporter's policy toward ``all``, and turns the policies into
+link caps for the clearing. The game, the timeline and the dashboard change policies only
+through its methods.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
-from abm.errors import InputError
+import numpy as np
 
-__all__ = ["ExportPolicy", "PolicyEvent", "ACTIONS", "INSTRUMENTS", "PRODUCTS", "parse_events"]
+__all__ = ["ExportPolicy", "PolicyRegime", "INSTRUMENTS", "PRODUCTS", "products_of"]
 
 PRODUCTS = ("light", "heavy")
 INSTRUMENTS = ("open", "licence", "quota", "ban")
 
-#: action -> (required keys, optional keys) of an event's table
-ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "export": (("instrument",), ("target", "product", "share", "tonnes_per_yr")),
-    "stockpile": (("mode",), ("product",)),
-    "alliance": (("bloc",), ("member",)),
-    "leave_alliance": ((), ()),
-    "price_floor": (("usd_per_kg",), ("product", "miners", "upside_share")),
-    "co_invest": (("country", "tonnes_reo_per_yr"), ("lead_months", "kind")),
-    "offtake": (("miner",), ("bloc",)),
-    "china_route": (("miner", "allowed"), ()),
-    "free": ((), ()),
-}
 
-_COMMON = ("date", "actor", "action", "detail", "pin", "requires")
+def products_of(arg: str | None) -> tuple[str, ...]:
+    """Products named by an event argument (``light``, ``heavy``, ``both`` or missing)."""
+    return PRODUCTS if arg in (None, "both") else (arg,)
 
 
 @dataclass(frozen=True)
@@ -68,81 +59,123 @@ class ExportPolicy:
             return f"quota {self.tonnes_per_yr:,.0f} t/yr"
         return self.instrument
 
+    def licence_ramp(self, month: int, delay_months: int) -> float:
+        """Share of the approved share already granted ``month - since_step`` months in."""
+        if delay_months == 0:
+            return 1.0
+        return min(1.0, (month - self.since_step + 1) / (delay_months + 1))
 
-@dataclass(frozen=True)
-class PolicyEvent:
-    """One dated action of a scenario timeline.
 
-    Attributes:
-        date: ``YYYY-MM`` when it applies.
-        actor: state code (``CHN``) or miner id for miner actions.
-        action: one of :data:`ACTIONS`.
-        args: the action's arguments.
-        detail: text for the event log and the dashboard timeline.
-        pin: whether the actor's choice in this domain stays fixed until a ``free`` event.
-        requires: a boolean parameter that must be true for the event to apply
-            (``alliance`` removes the US-Japan framework as a counterfactual).
+Key = tuple[str, str, str]  # (exporter, target or "all", product)
+
+
+class PolicyRegime:
+    """Every export policy in force, keyed by (exporter, target, product).
+
+    A policy toward one target takes precedence over the exporter's policy toward ``all`` on
+    that link; setting a policy toward ``all`` replaces the exporter's target-specific ones
+    for that product (a new general regime). An aggregate quota toward ``all`` still caps the
+    sum of the exporter's foreign sales.
     """
 
-    date: str
-    actor: str
-    action: str
-    args: dict[str, Any] = field(default_factory=dict)
-    detail: str = ""
-    pin: bool = True
-    requires: str = ""
+    def __init__(self, policies: dict[Key, ExportPolicy] | None = None):
+        self._policies: dict[Key, ExportPolicy] = dict(policies or {})
 
+    # ---------------------------------------------------------------- reading
+    def get(self, exporter: str, target: str, product: str) -> ExportPolicy | None:
+        """The policy set for exactly this key, or ``None``."""
+        return self._policies.get((exporter, target, product))
 
-def parse_events(rows: list, scenario: str) -> list[PolicyEvent]:
-    """Validate the ``[[events]]`` rows of a scenario file.
+    def items(self) -> Iterator[tuple[Key, ExportPolicy]]:
+        """(key, policy) pairs in the order they were set."""
+        return iter(list(self._policies.items()))
 
-    Raises:
-        InputError: naming the scenario, the event's position and the problem.
-    """
-    from abm.scenario import PARAMS, parse_month
+    def __len__(self) -> int:
+        return len(self._policies)
 
-    events = []
-    for i, row in enumerate(rows, start=1):
-        where = f"scenario {scenario!r} event {i}"
-        if not isinstance(row, dict):
-            raise InputError(f"{where}: must be a table")
-        for key in ("date", "actor", "action"):
-            if key not in row:
-                raise InputError(f"{where}: lacks {key!r}")
-        parse_month(row["date"], f"{where} date")
-        action = row["action"]
-        if action not in ACTIONS:
-            raise InputError(f"{where}: unknown action {action!r} (known: {', '.join(ACTIONS)})")
-        required, optional = ACTIONS[action]
-        missing = [k for k in required if k not in row]
-        if missing:
-            raise InputError(f"{where}: action {action!r} needs {', '.join(missing)}")
-        extra = set(row) - set(required) - set(optional) - set(_COMMON)
-        if extra:
-            raise InputError(f"{where}: unknown keys {', '.join(sorted(extra))}")
-        args = {k: row[k] for k in (*required, *optional) if k in row}
-        if action == "export":
-            if args["instrument"] not in INSTRUMENTS:
-                raise InputError(f"{where}: instrument must be one of {', '.join(INSTRUMENTS)}")
-            if args.get("product", "both") not in (*PRODUCTS, "both"):
-                raise InputError(f"{where}: product must be light, heavy or both")
-            if args["instrument"] == "quota" and "tonnes_per_yr" not in args:
-                raise InputError(f"{where}: a quota needs tonnes_per_yr")
-            share = args.get("share", None)
-            if share is not None and not (0.0 <= float(share) <= 1.0):
-                raise InputError(f"{where}: share must be within [0, 1]")
-            if float(args.get("tonnes_per_yr", 0.0)) < 0:
-                raise InputError(f"{where}: tonnes_per_yr must not be negative")
-        if action == "stockpile" and args["mode"] not in ("build", "hold", "release"):
-            raise InputError(f"{where}: stockpile mode must be build, hold or release")
-        if action == "co_invest" and float(args["tonnes_reo_per_yr"]) < 0:
-            raise InputError(f"{where}: tonnes_reo_per_yr must not be negative")
-        if action == "price_floor" and float(args["usd_per_kg"]) < 0:
-            raise InputError(f"{where}: usd_per_kg must not be negative")
-        requires = row.get("requires", "")
-        if requires and (requires not in PARAMS or PARAMS[requires].type is not bool):
-            raise InputError(f"{where}: requires must name a true/false parameter")
-        events.append(PolicyEvent(date=row["date"], actor=str(row["actor"]), action=action,
-                                  args=args, detail=str(row.get("detail", "")),
-                                  pin=bool(row.get("pin", True)), requires=requires))
-    return sorted(events, key=lambda e: e.date)
+    def restricted_targets(self, exporter: str) -> set[str]:
+        """Targets (state codes, or ``all``) toward which the exporter restricts anything."""
+        return {t for (e, t, _p), pol in self._policies.items()
+                if e == exporter and pol.instrument != "open"}
+
+    def instruments(self, exporter: str, product: str) -> set[str]:
+        """Restrictive instruments the exporter applies to a product (``open`` excluded)."""
+        return {pol.instrument for (e, _t, p), pol in self._policies.items()
+                if e == exporter and p == product} - {"open"}
+
+    # ---------------------------------------------------------------- writing
+    def set(self, exporter: str, target: str, product: str, policy: ExportPolicy) -> None:
+        """Put a policy in force.
+
+        A policy with the same instrument as the one it replaces keeps its start month (a
+        licence regime's delay is not restarted by a new share). A policy toward ``all``
+        removes the exporter's target-specific policies on that product.
+        """
+        prev = self._policies.get((exporter, target, product))
+        if prev is not None and prev.instrument == policy.instrument:
+            policy = replace(policy, since_step=prev.since_step)
+        self._policies[(exporter, target, product)] = policy
+        if target == "all":
+            for key in [k for k in self._policies if k[0] == exporter and k[2] == product
+                        and k[1] != "all"]:
+                del self._policies[key]
+
+    def remove(self, exporter: str, target: str, product: str) -> None:
+        """Drop the policy of one key (the link falls back to the policy toward ``all``)."""
+        self._policies.pop((exporter, target, product), None)
+
+    def clear(self, exporter: str) -> None:
+        """Drop every policy of an exporter (open trade until a new one is set)."""
+        for key in [k for k in self._policies if k[0] == exporter]:
+            del self._policies[key]
+
+    def without(self, exporter: str) -> PolicyRegime:
+        """A new regime with every policy but the exporter's (for what-if valuation)."""
+        return PolicyRegime({k: v for k, v in self._policies.items() if k[0] != exporter})
+
+    # ---------------------------------------------------------------- caps
+    def link_caps(self, product: str, countries: tuple[str, ...], normal_flow: np.ndarray,
+                  export_mix: Callable[[int], float], month: int,
+                  licence_delay_months: int) -> tuple[np.ndarray, np.ndarray]:
+        """Link caps (t/month) and aggregate export caps for one product.
+
+        Args:
+            product: ``light`` or ``heavy``.
+            countries: node codes; caps are indexed like them.
+            normal_flow: (N, N) t/month, each link's normal flow (licences approve a share).
+            export_mix: node index -> t of the product per t REO refined there (converts
+                quotas in t REO into the product).
+            month: current model step (for the licence delay).
+            licence_delay_months: months until licences are approved in full.
+
+        Returns:
+            (cap, export_cap): (N, N) and (N,) arrays; ``inf`` where open.
+        """
+        n = len(countries)
+        cidx = {c: i for i, c in enumerate(countries)}
+        cap = np.full((n, n), np.inf)
+        export_cap = np.full(n, np.inf)
+        specific = {(e, t) for (e, t, pp) in self._policies if pp == product and t != "all"}
+        for (exporter, target, prod), pol in self._policies.items():
+            if prod != product or pol.instrument == "open":
+                continue
+            s = cidx[exporter]
+            if pol.instrument == "quota" and target == "all":
+                export_cap[s] = min(export_cap[s], pol.tonnes_per_yr / 12.0 * export_mix(s))
+                continue
+            targets = ([c for c in countries if c != exporter and (exporter, c) not in specific]
+                       if target == "all" else [target])
+            for t in targets:
+                b = cidx[t]
+                cap[s, b] = min(cap[s, b], self._link_value(
+                    pol, normal_flow[s, b], export_mix, s, month, licence_delay_months))
+        return cap, export_cap
+
+    @staticmethod
+    def _link_value(pol: ExportPolicy, normal: float, export_mix, s: int, month: int,
+                    delay: int) -> float:
+        if pol.instrument == "ban":
+            return 0.0
+        if pol.instrument == "licence":
+            return pol.share * pol.licence_ramp(month, delay) * normal
+        return pol.tonnes_per_yr / 12.0 * export_mix(s)

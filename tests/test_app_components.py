@@ -130,17 +130,17 @@ def test_network_blocs_and_sizes(stepped_run):
 
 def test_live_china_policy_is_applied_logged_and_survives_the_timeline():
     run = Run(Settings(scenario="controls_2025", china_policy={("USA", "heavy"): "ban"}))
-    assert run.model.policies[("CHN", "USA", "heavy")].instrument == "ban"
+    assert run.model.export_instrument("CHN", "USA", "heavy") == "ban"
     for _ in range(17):  # 2025-04 brings a licence regime toward "all"
         run.step()
-    assert run.model.policies[("CHN", "USA", "heavy")].instrument == "ban"
+    assert run.model.export_instrument("CHN", "USA", "heavy") == "ban"
     assert ("CHN", "USA") in run.model.blocked_links["heavy"]
     flows = run.model.last_flows["heavy"]
     assert flows.loc["CHN", "USA"] == pytest.approx(0.0, abs=1e-9)
     user = run.events()[run.events()["source"] == "user"]
     assert any("heavy to USA -> ban" in d for d in user["detail"])
     assert run.set_china_policy({("USA", "heavy"): "scenario"}) == ["USA heavy: scenario"]
-    assert ("CHN", "USA", "heavy") not in run.model.policies
+    assert run.model.export_instrument("CHN", "USA", "heavy") is None
 
 
 def test_model_exception_is_caught_and_reported():
@@ -338,7 +338,7 @@ def test_live_policy_control_takes_effect_without_reset(dashboard):
     state, rc = dashboard
     state.set_policy("JPN", "light", "ban")
     model = state.run.value.model
-    assert model.policies[("CHN", "JPN", "light")].instrument == "ban"
+    assert model.export_instrument("CHN", "JPN", "light") == "ban"
     assert "applies from the next simulated month" in _text(rc)
     _button(rc, "Step").click()
     assert state.run.value.model.last_flows["light"].loc["CHN", "JPN"] == pytest.approx(0.0)

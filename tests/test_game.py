@@ -7,7 +7,8 @@ import pytest
 from worlds import make_world
 
 import abm
-from abm.strategies import current_strategy, ewa_update, logit_choice
+from abm.learning import ewa_update, logit_choice
+from abm.strategies import recognise
 
 FREE = 'free_from = "start"\nlogit_intensity = 8.0\ndecision_interval_months = 3'
 SEEDS = range(4)
@@ -26,7 +27,7 @@ def restricted_share(path, seed, months):
     months_restricted = 0
     for _ in range(months):
         m.step()
-        months_restricted += current_strategy(m, m.states["CHN"], "export") != "open"
+        months_restricted += recognise(m, m.states["CHN"], "export") != "open"
     return months_restricted / months
 
 

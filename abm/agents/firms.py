@@ -1,0 +1,219 @@
+"""Downstream firms (magnet, EV, wind and electronics makers), vectorised in one Mesa agent.
+
+Firms are many, so their state lives in numpy arrays (one entry per firm) on a single
+:class:`FirmPopulation` agent; its methods work on whole arrays. Each firm has price-elastic
+demand, an inventory with a target cover that rises with perceived supply risk (precautionary
+buying) and shrinks when the price is above what it expected, and sticky thrifting after
+sustained high prices. Units: t, t/month, US$/kg oxide.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+from abm.policy import PRODUCTS
+from abm.strategies import demand_factor, firm_order_params, firm_orders_at
+
+__all__ = ["FirmPopulation"]
+
+
+class FirmPopulation(mesa.Agent):
+    """All firms' state as arrays, and their monthly behaviour.
+
+    Attributes:
+        countries: country codes; ``country`` holds indices into it.
+        country: (F,) int country index, sorted ascending.
+        base_demand: product -> (F,) t/month consumed at the reference price in the start year.
+        inventory: product -> (F,) t held.
+        cover_scale: (F,) multiplier on the inventory cover all firms of a country target.
+        sub_threshold: (F,) remembered price ratio (to reference) above which the firm thrifts.
+        substitution: product -> (F,) share of demand substituted (0 .. substitution_max).
+        price_memory: product -> (F,) smoothed price ratio the firm remembers.
+        expected_price: product -> (C,) US$/kg the firms of each country expect (EWMA).
+        last_shortage, last_planned, last_destroyed, last_consumed: product -> (C,) t of this
+            month's unserved use, planned use, use given up to a price rise, and consumption.
+    """
+
+    def __init__(self, model, countries: tuple[str, ...], country: np.ndarray,
+                 base_demand: dict[str, np.ndarray], cover_scale: np.ndarray,
+                 sub_threshold: np.ndarray, base_cover_months: float, p_ref: dict[str, float]):
+        super().__init__(model)
+        n = len(countries)
+        self.countries = countries
+        self.country = country
+        self.base_demand = base_demand
+        self.inventory = {p: base_demand[p] * base_cover_months for p in PRODUCTS}
+        self.cover_scale = cover_scale
+        self.sub_threshold = sub_threshold
+        self.substitution = {p: np.zeros(country.size) for p in PRODUCTS}
+        self.price_memory = {p: np.ones(country.size) for p in PRODUCTS}
+        self.expected_price = {p: np.full(n, p_ref[p]) for p in PRODUCTS}
+        self.last_shortage = {p: np.zeros(n) for p in PRODUCTS}
+        self.last_planned = {p: np.zeros(n) for p in PRODUCTS}
+        self.last_destroyed = {p: np.zeros(n) for p in PRODUCTS}
+        self.last_consumed = {p: np.zeros(n) for p in PRODUCTS}
+
+    @property
+    def size(self) -> int:
+        """Number of firms."""
+        return int(self.country.size)
+
+    @classmethod
+    def generate(cls, model, n_firms: int, countries: tuple[str, ...],
+                 demand_tpm: dict[str, np.ndarray], p_ref: dict[str, float],
+                 sc) -> FirmPopulation:
+        """Create ``n_firms`` firms sized from consumption data, with the model's rng.
+
+        Firms are spread over consuming countries in proportion to their consumption (at least
+        one per consuming country); sizes are lognormal (``firm_size_sigma``) and rescaled so
+        each country's total demand equals the data exactly, whatever ``n_firms`` is. Target
+        cover and thrifting thresholds vary around their country's (``firm_cover_sigma``,
+        ``firm_threshold_sigma``).
+
+        Args:
+            model: the Mesa model that owns the agent (its ``rng`` draws the firms).
+            n_firms: number of firms (raised to the number of consuming countries).
+            countries: country codes.
+            demand_tpm: product -> (C,) t/month consumed per country at reference prices.
+            p_ref: product -> reference price, US$/kg.
+            sc: the scenario (parameters).
+        """
+        rng = model.rng
+        weight = sum(demand_tpm[p] / max(demand_tpm[p].sum(), 1e-12) for p in PRODUCTS)
+        consuming = np.nonzero(weight > 0)[0]
+        n_firms = max(int(n_firms), consuming.size)
+        share = weight[consuming] / weight[consuming].sum()
+        counts = np.ones(consuming.size, dtype=int)
+        extra = n_firms - consuming.size
+        if extra:
+            alloc = np.floor(share * extra).astype(int)
+            rem = extra - alloc.sum()
+            order = np.argsort(-(share * extra - alloc), kind="stable")
+            alloc[order[:rem]] += 1
+            counts += alloc
+        country = np.repeat(consuming, counts)
+        size = rng.lognormal(0.0, sc.firm_size_sigma, n_firms)
+        tot = np.bincount(country, weights=size, minlength=len(countries))
+        base = {p: size / tot[country] * demand_tpm[p][country] for p in PRODUCTS}
+        cover_scale = rng.lognormal(0.0, sc.firm_cover_sigma, n_firms)
+        n_in = np.bincount(country, minlength=len(countries))
+        mean = np.bincount(country, weights=cover_scale, minlength=len(countries))
+        cover_scale /= (mean / np.maximum(n_in, 1))[country]
+        threshold = sc.substitution_threshold * rng.lognormal(0.0, sc.firm_threshold_sigma,
+                                                              n_firms)
+        return cls(model, countries, country, base, cover_scale, threshold,
+                   sc.base_cover_months, p_ref)
+
+    def by_country(self, values: np.ndarray) -> np.ndarray:
+        """(C,) sum of a per-firm array over each country's firms."""
+        return np.bincount(self.country, weights=values, minlength=len(self.countries))
+
+    def inventory_by_country(self, product: str) -> np.ndarray:
+        """(C,) t of inventory held by firms of each country."""
+        return self.by_country(self.inventory[product])
+
+    # ---------------------------------------------------------------- ordering
+    def order_plan(self, month: int, risk: np.ndarray, price: dict[str, np.ndarray]) -> dict:
+        """Each firm's order-curve coefficients for this month, per product.
+
+        Returns:
+            product -> (c, k, b, need_ref, f_last): the order curve ``max(0, c f(p) + k h(p)
+            - b)`` (see :func:`abm.strategies.firm_order_params`), use at the reference
+            price after growth and thrift, and the demand factor at last month's price.
+        """
+        sc, p_ref = self.model.sc, self.model.p_ref
+        years = month / 12.0
+        cover = self.cover_scale * (sc.base_cover_months
+                                    + sc.hoarding_sensitivity * risk[self.country])
+        plan = {}
+        for p in PRODUCTS:
+            need_ref = (self.base_demand[p] * (1.0 + sc.demand_growth_per_yr) ** years
+                        * (1.0 - self.substitution[p]))
+            ck, kk, bk = firm_order_params(self.inventory[p], need_ref, cover,
+                                           sc.inventory_adjust_rate)
+            f_last = demand_factor(price[p][self.country], p_ref[p], sc.demand_elasticity)
+            plan[p] = (ck, kk, bk, need_ref, f_last)
+        return plan
+
+    def price_patience(self, prices: np.ndarray, product: str, steady_state: bool) -> np.ndarray:
+        """(C, K) or (1, C) factor ``(price / expected price) ** -inventory_price_elasticity``.
+
+        ``prices`` is either a (1, K) grid (result per country and grid price) or a (C,) vector
+        of node prices (result (1, C)). ``steady_state`` values demand once expectations have
+        adapted (factor 1), as states do when they value a policy kept for months.
+        """
+        eps = 0.0 if steady_state else self.model.sc.inventory_price_elasticity
+        exp = self.expected_price[product]
+        ratio = prices / exp[:, None] if prices.ndim == 2 else (prices / exp)[None, :]
+        return np.maximum(ratio, 1e-6) ** (-eps)
+
+    # ---------------------------------------------------------------- settling
+    def receive(self, product: str, price: np.ndarray, purchases: np.ndarray, coeffs,
+                state_orders: list) -> list[tuple[int, float]]:
+        """Book a node's purchases to its firms and building states pro rata, then consume.
+
+        Args:
+            product: ``light`` or ``heavy``.
+            price: (C,) clearing price at each buyer node, US$/kg.
+            purchases: (C,) t bought at each node.
+            coeffs: this product's :meth:`order_plan` entry.
+            state_orders: (node, t, limit price) of building states.
+
+        Returns:
+            (node, t) delivered to each building state whose limit the price met.
+        """
+        sc, n = self.model.sc, len(self.countries)
+        ck, kk, bk, need_ref, f_last = coeffs
+        f_now = demand_factor(price, self.model.p_ref[product], sc.demand_elasticity)
+        h_now = f_now * self.price_patience(price, product, False)[0]
+        firm_order = firm_orders_at(ck, kk, bk, f_now[self.country], h_now[self.country])
+        st_q = np.zeros(n)
+        st_list = []
+        for i, q, limit in state_orders:
+            if price[i] <= limit * (1 + 1e-9):
+                st_q[i] += q
+                st_list.append((i, q))
+        tot = self.by_country(firm_order) + st_q
+        # A node can buy on a grid step whose price lies just above where the firms'
+        # continuous curves reach zero (step discretisation): book it to the firms in
+        # proportion to their needs so that no tonne goes unbooked.
+        orphan = (purchases > 0) & (tot <= 0)
+        if orphan.any():
+            if np.any(orphan & (self.by_country(need_ref) <= 0)):
+                from abm.errors import ConservationError
+
+                raise ConservationError(f"{product}: purchases with no buyer to book them to")
+            firm_order = np.where(orphan[self.country], need_ref, firm_order)
+            tot = self.by_country(firm_order) + st_q
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fill = np.where(tot > 0, purchases / tot, 0.0)
+        self.inventory[product] = self.inventory[product] + firm_order * fill[self.country]
+        self._consume(product, need_ref, f_now, f_last)
+        return [(i, q * fill[i]) for i, q in st_list]
+
+    def _consume(self, product: str, need_ref, f_now, f_last) -> None:
+        want = need_ref * f_now[self.country]
+        consumed = np.minimum(self.inventory[product], want)
+        self.inventory[product] = self.inventory[product] - consumed
+        # shortage: consumption wanted at this month's price that stock could not cover
+        self.last_shortage[product] = self.by_country(want - consumed)
+        # demand given up because the price rose above last month's (not a shortage)
+        self.last_destroyed[product] = self.by_country(
+            np.clip(need_ref * (f_last - f_now[self.country]), 0.0, None))
+        self.last_planned[product] = self.by_country(want)
+        self.last_consumed[product] = self.by_country(consumed)
+
+    def learn(self, product: str, price: np.ndarray) -> None:
+        """Update price expectations, remembered price level and thrifting after the market."""
+        sc, p_ref = self.model.sc, self.model.p_ref
+        w_e = sc.price_expectation_weight
+        self.expected_price[product] = (1 - w_e) * self.expected_price[product] + w_e * price
+        w_m = sc.price_memory_weight
+        ratio = price[self.country] / p_ref[product]
+        self.price_memory[product] = (1 - w_m) * self.price_memory[product] + w_m * ratio
+        high = self.price_memory[product] > self.sub_threshold
+        s = self.substitution[product]
+        self.substitution[product] = np.where(
+            high, np.minimum(s + sc.substitution_rate_per_yr / 12.0, sc.substitution_max),
+            s * (1.0 - sc.substitution_decay_per_yr / 12.0))

@@ -1,0 +1,200 @@
+"""States: strategic stockpiles, export policy, alliances, payoffs and learning.
+
+A :class:`State` decides at its decision months (when free) an export, a stockpile and an
+alliance strategy: it values every strategy of a domain (:mod:`abm.valuation`), updates its
+experience-weighted attractions and chooses by logit (:mod:`abm.learning`), then puts the
+choice into force through the policy actions (:mod:`abm.actions`). After each market it scores
+its payoff (:mod:`abm.payoff`). Units: t, US$/kg, US$ million/month.
+"""
+
+from __future__ import annotations
+
+import mesa
+
+from abm import payoff
+from abm.actions import apply_action
+from abm.errors import ConservationError
+from abm.learning import ewa_update, logit_choice
+from abm.policy import PRODUCTS
+from abm.strategies import DOMAINS, STRATEGIES, recognise, strategy_names
+
+__all__ = ["State"]
+
+
+class State(mesa.Agent):
+    """A state: strategic stockpile per product, stockpile mode, bloc, payoff and learning.
+
+    Attributes:
+        code: ISO-like code (``CHN``, ``USA``, ``JPN``, ...).
+        name: English name.
+        player: whether the state chooses strategies (``ROW`` is a passive aggregate).
+        stockpile: t per product held by the state.
+        stockpile_mode: ``build``, ``hold`` or ``release`` per product.
+        pinned: decision domains fixed by the timeline or by a player (not chosen by learning).
+        fixed: domains fixed for the whole run by a ``strategy.`` override (never unpinned).
+        attractions: learned attraction per domain and strategy (experience-weighted).
+        experience: EWA experience weight per domain.
+        payoff: last payoff (sum of ``payoff_parts``), US$ million/month.
+        payoff_parts: last payoff by term (:data:`abm.payoff.TERMS`).
+        floor_offer_usd_per_kg: the NdPr price floor the state offers miners (None = none).
+        floor_cost_usd: cumulative price-floor payments, US$.
+    """
+
+    def __init__(self, model, code: str, name: str, player: bool, stockpile: dict[str, float]):
+        super().__init__(model)
+        self.code = code
+        self.name = name
+        self.player = player
+        self.stockpile = {p: float(stockpile[p]) for p in PRODUCTS}
+        self.stockpile_mode = dict.fromkeys(PRODUCTS, "hold")
+        self.pinned: set[str] = set()
+        self.fixed: set[str] = set()
+        self.attractions: dict[str, dict[str, float]] = {}
+        self.experience: dict[str, float] = {}
+        self.payoff = 0.0
+        self.payoff_parts: dict[str, float] = {}
+        self.floor_offer_usd_per_kg: float | None = None
+        self.floor_cost_usd = 0.0
+        self._floor_cost_seen = 0.0
+
+    # ---------------------------------------------------------------- simple state
+    @property
+    def bloc(self) -> str:
+        """The alliance the state belongs to (``""`` = none); owned by the alliance network."""
+        return self.model.network.bloc(self.code)
+
+    @property
+    def index(self) -> int:
+        """The state's node index in the market."""
+        return self.model.cidx[self.code]
+
+    def add_stock(self, product: str, tonnes: float) -> None:
+        """Add (or with a negative number, take) tonnes to the stockpile, never below zero."""
+        new = self.stockpile[product] + tonnes
+        if new < -1e-9 * max(1.0, abs(tonnes)):
+            raise ConservationError(f"{self.code} stockpile of {product} would go negative")
+        self.stockpile[product] = max(new, 0.0)
+
+    def set_stockpile_mode(self, products: tuple[str, ...], mode: str) -> None:
+        """Build, hold or release the stockpile of the given products."""
+        for p in products:
+            self.stockpile_mode[p] = mode
+
+    def offer_floor(self, usd_per_kg: float) -> None:
+        """Offer miners a price floor (US$/kg NdPr) paid by this state."""
+        self.floor_offer_usd_per_kg = usd_per_kg
+
+    def pay_floor(self, usd: float) -> None:
+        """Record a price-floor payment (negative: the state's share of the upside), US$."""
+        self.floor_cost_usd += usd
+
+    def pin(self, domain: str) -> None:
+        """Keep a decision domain out of the state's learning (scripted or played)."""
+        self.pinned.add(domain)
+
+    def unpin(self, domain: str) -> None:
+        """Hand a domain back to the state's learning (unless fixed for the run)."""
+        if domain not in self.fixed:
+            self.pinned.discard(domain)
+
+    def unpin_all(self) -> None:
+        """Hand every domain back to learning (a ``free`` event), except fixed ones."""
+        self.pinned = set(self.fixed)
+
+    # ---------------------------------------------------------------- market orders
+    def purchase_order(self, product: str) -> tuple[int, float, float] | None:
+        """A building state's order: (node, t this month, limit price US$/kg), or ``None``.
+
+        It buys ``stockpile_build_share`` of its monthly use until the stockpile reaches
+        ``stockpile_target_months`` of use, at up to ``stockpile_max_price_ratio`` x the
+        reference price.
+        """
+        if self.stockpile_mode[product] != "build":
+            return None
+        sc, m = self.model.sc, self.model
+        i = self.index
+        target = sc.stockpile_target_months * m.demand_tpm[product][i]
+        want = min(sc.stockpile_build_share * m.demand_tpm[product][i],
+                   max(target - self.stockpile[product], 0.0))
+        if want <= 0:
+            return None
+        return i, want, sc.stockpile_max_price_ratio * m.p_ref[product]
+
+    def release_offer(self, product: str) -> float | None:
+        """T a releasing state offers this month (``stockpile_release_share`` of its stock).
+
+        ``None`` when it is not releasing or holds nothing.
+        """
+        if self.stockpile_mode[product] == "release" and self.stockpile[product] > 0:
+            return self.stockpile[product] * self.model.sc.stockpile_release_share
+        return None
+
+    # ---------------------------------------------------------------- deciding
+    def decision_month(self) -> bool:
+        """Whether free states decide this month (scenario's ``free_from`` and interval)."""
+        sc, m = self.model.sc, self.model
+        if not sc.free_from:
+            return False
+        if sc.free_from != "start" and m.date < sc.free_from:
+            return False
+        return m.month % sc.decision_interval_months == 0
+
+    def decide(self) -> None:
+        """Choose strategies in every free domain at a decision month (EWA + logit)."""
+        if not self.player or not self.decision_month():
+            return
+        from abm.valuation import forgone_payoffs
+
+        sc = self.model.sc
+        for domain, spec in DOMAINS.items():
+            if domain in self.pinned or not spec.eligible(self.model, self):
+                continue
+            options = strategy_names(domain)
+            payoffs = forgone_payoffs(self.model, self, domain, options)
+            att = self.attractions.setdefault(domain, dict.fromkeys(options, 0.0))
+            current = recognise(self.model, self, domain)
+            ewa_update(att, self.experience, domain, current, payoffs, sc.ewa_memory,
+                       sc.ewa_imagination)
+            choice = logit_choice(att, sc.logit_intensity, self.model.rng)
+            if choice != current:
+                self.enact(domain, choice, source="choice")
+
+    def enact(self, domain: str, name: str, *, source: str, pin: bool = False) -> None:
+        """Put a strategy into force now (a new export strategy replaces the old one)."""
+        if domain == "export":
+            self.model.regime.clear(self.code)
+        for action, args in STRATEGIES[name].actions(self.model, self):
+            apply_action(self.model, self.code, action, args, pin=pin, source=source)
+        if pin:
+            self.pin(domain)
+
+    # ---------------------------------------------------------------- scoring
+    def restricted_targets(self, regime) -> list[str]:
+        """States the given regime lets this state restrict, in country order."""
+        from abm.strategies import targets_outside_bloc
+
+        restricted = regime.restricted_targets(self.code)
+        if "all" in restricted:
+            return targets_outside_bloc(self.model, self)
+        return [c for c in self.model.countries if c in restricted]
+
+    def score(self, results: dict, link_cost: dict) -> None:
+        """Compute this month's payoff terms (:mod:`abm.payoff`) after the market cleared."""
+        m = self.model
+        w = m.payoff_weights
+        i = self.index
+        use = {p: float(m.demand_tpm[p][i]) for p in PRODUCTS}
+        parts = payoff.market_payoff(m, self.code, results, self.restricted_targets(m.regime),
+                                     w, link_cost)
+        parts["stockpile"] = payoff.stockpile_carry(w["stockpile_carry_per_yr"],
+                                                    self.stockpile, m.p_ref)
+        parts["security"] = payoff.security(w["security_weight"], float(m.risk[i]), use,
+                                            m.p_ref, self.stockpile,
+                                            m.sc.stockpile_target_months)
+        parts["floor"] = -(self.floor_cost_usd - self._floor_cost_seen) * 1e-6
+        self._floor_cost_seen = self.floor_cost_usd
+        parts["alliance"] = (payoff.alliance_cost(w["membership_cost_share"],
+                                                  payoff.use_value(use, m.p_ref))
+                             if self.bloc else 0.0)
+        self.payoff_parts = parts
+        self.payoff = float(sum(parts.values()))

@@ -1,0 +1,244 @@
+"""The bridge between agents and the clearing: orders in, settlement and market memory out.
+
+Each month the :class:`Exchange` turns the agents' plans (refined supply, producers' stocks,
+stockpile releases, firms' order curves, stockpile purchases) and a policy regime into one
+:class:`abm.market.MarketOrders` per product, and after the clearing it settles the sellers'
+side and remembers prices, flows and each link's normal flow. The buyers' side is settled by
+the firms and states themselves. :func:`build_orders` is a pure function of the plan, the
+regime and the demand mode, so states can value what-if policies with it.
+
+Units: t and t/month, US$/kg oxide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from abm.errors import ConservationError
+from abm.market import ClearingResult, MarketOrders, price_grid
+from abm.policy import PRODUCTS, PolicyRegime
+from abm.refining import SupplyPlan
+from abm.strategies import aggregate_orders, demand_factor
+
+__all__ = ["Exchange", "MonthPlan", "build_orders", "perceived_risk", "GRID_STEPS",
+           "GRID_SPAN"]
+
+#: demand steps per product and month (numerical resolution of the demand curves)
+GRID_STEPS = 41
+#: the grid spans last month's world price x/÷ this ratio (a crisis can reach 25x in a month)
+GRID_SPAN = 25.0
+
+
+@dataclass
+class MonthPlan:
+    """Everything the agents bring to one month's market.
+
+    Attributes:
+        supply: miners' output and its refining (:class:`abm.refining.SupplyPlan`).
+        firm_coeffs: product -> firms' order-curve coefficients
+            (:meth:`abm.agents.FirmPopulation.order_plan`).
+        state_orders: product -> [(node, t, limit price US$/kg)] of building states.
+    """
+
+    supply: SupplyPlan
+    firm_coeffs: dict
+    state_orders: dict[str, list[tuple[int, float, float]]]
+
+
+@dataclass
+class Book:
+    """What settling one product's market needs besides the clearing result.
+
+    Attributes:
+        stock: (N,) t offered by producers at each node (stock carried over + refined).
+        release: [(supply step index, state code)] of stockpile releases.
+    """
+
+    stock: np.ndarray
+    release: list[tuple[int, str]]
+
+
+def link_costs(model, plan: MonthPlan) -> dict[str, np.ndarray]:
+    """Per product (N, N) link costs, US$/kg: shipping plus the discount allies give.
+
+    Two countries are allied when their states share a bloc, or when a miner refined in the
+    seller country has an offtake tie to the buyer state and produces this month; links
+    between non-allies cost ``ally_preference_frac`` x the reference price more.
+    """
+    n = len(model.countries)
+    allied = np.eye(n, dtype=bool)
+    blocs = [model.states[c].bloc for c in model.countries]
+    for i in range(n):
+        for j in range(n):
+            if blocs[i] and blocs[i] == blocs[j]:
+                allied[i, j] = True
+    for m in model.miners:
+        if m.bloc in model.cidx and plan.supply.output(m.mine_id) > 0:
+            allied[model.cidx[m.refine_country], model.cidx[m.bloc]] = True
+    frac = model.exchange.link_frac
+    return {p: frac * model.p_ref[p] + np.where(
+        allied, 0.0, model.sc.ally_preference_frac * model.p_ref[p]) for p in PRODUCTS}
+
+
+def demand_grid(model, product: str) -> np.ndarray:
+    """Demand-step prices: fine around last month's world price, capped at the choke price."""
+    choke = model.sc.choke_price_ratio * model.p_ref[product]
+    grid = price_grid(min(model.exchange.world_price[product], choke), GRID_STEPS, GRID_SPAN)
+    return np.concatenate([[choke], grid[grid < choke]])
+
+
+def build_orders(model, plan: MonthPlan, regime: PolicyRegime, *,
+                 steady_state: bool) -> dict[str, tuple[MarketOrders, Book]]:
+    """One product's market orders per product (changes nothing in the model).
+
+    Args:
+        model: read-only source of the agents' stocks, prices and parameters.
+        plan: the month's supply and demand plans.
+        regime: the export policies to clear under (the model's, or a what-if).
+        steady_state: value demand once firms' price expectations have adapted.
+
+    Returns:
+        product -> (orders, book).
+    """
+    sc, n, firms, ex = model.sc, len(model.countries), model.firms, model.exchange
+    refined = plan.supply.refined
+    costs = link_costs(model, plan)
+    out = {}
+    for p in PRODUCTS:
+        grid = demand_grid(model, p)
+        f_grid = demand_factor(grid, model.p_ref[p], sc.demand_elasticity)
+        ck, kk, bk, _, _ = plan.firm_coeffs[p]
+        h_grid = f_grid[None, :] * firms.price_patience(grid[None, :], p, steady_state)
+        cum = aggregate_orders(firms.country, ck, kk, bk, f_grid, h_grid, n)
+        for i, q, limit in plan.state_orders[p]:
+            cum[i, grid <= limit] += q
+        steps = np.diff(cum, axis=1, prepend=0.0).clip(min=0.0)
+        stock = ex.producer_stock[p] + refined[p]
+        sup_node, sup_qty = list(range(n)), list(stock)
+        sup_ask = [sc.seller_reserve_frac * model.p_ref[p]] * n
+        release = []
+        for code, s in model.states.items():
+            q = s.release_offer(p)
+            if q is not None:
+                release.append((len(sup_qty), code))
+                sup_node.append(model.cidx[code])
+                sup_qty.append(q)
+                sup_ask.append(sc.stockpile_release_price_ratio * model.p_ref[p])
+        cap, export_cap = regime.link_caps(
+            p, model.countries, ex.normal_flow[p],
+            lambda s, p=p: model.export_mix(s, p, plan.supply), model.month,
+            sc.licence_delay_months)
+        orders = MarketOrders(
+            nodes=model.countries, supply_node=np.array(sup_node, dtype=int),
+            supply_qty=np.array(sup_qty, dtype=float), supply_ask=np.array(sup_ask),
+            demand_bid=grid, demand_qty=steps, link_cost=costs[p], link_cap=cap,
+            export_cap=export_cap)
+        out[p] = (orders, Book(stock, release))
+    return out
+
+
+def perceived_risk(prev: np.ndarray, orders: dict[str, MarketOrders],
+                   normal_flow: dict[str, np.ndarray], shortage: dict[str, np.ndarray],
+                   planned: dict[str, np.ndarray], memory: float,
+                   shortage_factor: float) -> np.ndarray:
+    """Perceived supply risk per country (0-1): an EWMA of the month's strongest signal.
+
+    The signals are the share of the country's normal imports cut by export restrictions
+    (weighted by how far caps fall below normal flows) and its physical shortage (the share of
+    planned use not served, times ``shortage_factor``, capped at 1). Price rises alone do not
+    count, or hoarding would feed on itself.
+    """
+    n = prev.size
+    signal = np.zeros(n)
+    for p in PRODUCTS:
+        o = orders[p]
+        ref = normal_flow[p].copy()
+        np.fill_diagonal(ref, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # severity of each link's restriction: 1 - cap / normal flow (ban = 1)
+            sev = np.where(ref > 0, np.clip(1.0 - o.link_cap / ref, 0.0, 1.0), 0.0)
+            exports = ref.sum(axis=1)
+            sev_x = np.where(exports > 0, np.clip(1.0 - o.export_cap / exports, 0, 1), 0)
+            sev = np.maximum(sev, sev_x[:, None])
+            imports = ref.sum(axis=0)
+            share = np.where(imports > 0, (ref * sev).sum(axis=0) / imports, 0.0)
+            short = np.where(planned[p] > 0, shortage[p] / planned[p], 0.0)
+        signal = np.maximum.reduce([signal, share, np.clip(shortage_factor * short, 0, 1)])
+    return memory * prev + (1 - memory) * signal
+
+
+class Exchange:
+    """The market's state between months: producers' stocks, prices, flows, normal flows.
+
+    Attributes:
+        producer_stock: product -> (N,) unsold oxide held by producers at each node, t.
+        price: product -> (N,) last buyer-node prices, US$/kg.
+        seller_price: product -> (N,) last seller-node prices, US$/kg.
+        world_price: product -> quantity-weighted price paid outside China, US$/kg.
+        price_history: product -> list of (N,) buyer prices, one per month.
+        normal_flow: product -> (N, N) each link's normal flow (EWMA while open), t/month.
+        last_flows: product -> DataFrame of last month's flows (seller rows, buyer columns).
+        blocked_links: product -> {(seller, buyer)} closed by policy last month.
+        link_cost: product -> (N, N) last month's link costs, US$/kg.
+        link_frac: (N, N) shipping cost as a share of the reference price.
+    """
+
+    def __init__(self, countries: tuple[str, ...], p_ref: dict[str, float],
+                 link_frac: np.ndarray):
+        n = len(countries)
+        self.countries = countries
+        self._index = pd.Index(countries)  # reused: building it costs ~0.1 ms
+        self._chn = countries.index("CHN")
+        self.link_frac = link_frac
+        self.producer_stock = {p: np.zeros(n) for p in PRODUCTS}
+        self.price = {p: np.full(n, p_ref[p]) for p in PRODUCTS}
+        self.seller_price = {p: np.full(n, p_ref[p]) for p in PRODUCTS}
+        self.world_price = dict(p_ref)
+        self.price_history: dict[str, list[np.ndarray]] = {p: [] for p in PRODUCTS}
+        self.normal_flow = {p: np.zeros((n, n)) for p in PRODUCTS}
+        self.last_flows = {p: pd.DataFrame(0.0, index=self._index, columns=self._index)
+                           for p in PRODUCTS}
+        self.blocked_links: dict[str, set[tuple[str, str]]] = {p: set() for p in PRODUCTS}
+        self.link_cost = {p: np.zeros((n, n)) for p in PRODUCTS}
+
+    def settle_sellers(self, product: str, book: Book, result: ClearingResult, states) -> None:
+        """Producers keep what they did not sell; releasing states hand over what sold."""
+        n = len(self.countries)
+        stock = book.stock - result.sold[:n]
+        if np.any(stock < -1e-6):
+            raise ConservationError(f"producer stock of {product} went negative")
+        self.producer_stock[product] = stock.clip(min=0.0)
+        for k, code in book.release:
+            states[code].add_stock(product, -result.sold[k])
+
+    def remember(self, product: str, orders: MarketOrders, result: ClearingResult,
+                 flow_weight: float) -> None:
+        """Store the month's prices, flows, closed links and update links' normal flows."""
+        r = result
+        self.price[product] = r.price
+        self.seller_price[product] = r.seller_price
+        outside = r.purchases.copy()
+        outside[self._chn] = 0.0
+        mask = np.arange(len(self.countries)) != self._chn
+        self.world_price[product] = float(
+            (r.price * outside).sum() / outside.sum() if outside.sum() > 0
+            else r.price[mask].mean())
+        self.price_history[product].append(r.price.copy())
+        self.last_flows[product] = pd.DataFrame(r.flows, index=self._index,
+                                                columns=self._index)
+        closed = np.nonzero(orders.link_cap <= 0)
+        self.blocked_links[product] = {(self.countries[i], self.countries[j])
+                                       for i, j in zip(*closed, strict=True) if i != j}
+        self.link_cost[product] = orders.link_cost
+        open_links = np.isinf(orders.link_cap)
+        self.normal_flow[product] = np.where(
+            open_links, (1 - flow_weight) * self.normal_flow[product] + flow_weight * r.flows,
+            self.normal_flow[product])
+
+    def warm_up(self, orders: dict[str, tuple[MarketOrders, Book]], clear) -> None:
+        """Set each link's normal flow to an open-trade month cleared without settling it."""
+        for p in PRODUCTS:
+            self.normal_flow[p] = clear(orders[p][0]).flows.copy()

@@ -1,0 +1,295 @@
+"""The public table of scalar parameters: type, default, valid range, meaning and source.
+
+Every behavioural constant of the model is a parameter here, so that scenario files, ``--set``
+and experiment specs can reach it. A parameter's ``source`` is a citation, or the word
+``assumption`` with the reason for the value. Numerical settings that change only the
+resolution of a computation (the clearing's price grid, solver tolerances) are module
+constants with their own docs, not parameters.
+
+Units are in the names or the meanings: t (tonnes), months, US$/kg oxide, US$ million/month for
+payoffs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from abm.errors import InputError
+
+__all__ = ["Param", "PARAMS", "PAYOFF_WEIGHTS", "coerce_param", "parse_month", "GROUPS"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One scenario parameter.
+
+    Attributes:
+        type: ``int``, ``float``, ``bool`` or ``str``.
+        default: value used when neither the scenario file nor an override sets it.
+        lo: smallest valid value (numbers), or ``None``.
+        hi: largest valid value (numbers), or ``None``.
+        doc: meaning, with units.
+        source: where the default comes from (a citation), or ``assumption`` and why.
+        group: ``size``, ``demand``, ``supply``, ``trade``, ``states`` or ``payoff``.
+    """
+
+    type: type
+    default: Any
+    lo: float | None
+    hi: float | None
+    doc: str
+    source: str = "assumption"
+    group: str = ""
+
+
+GROUPS = ("size", "demand", "supply", "trade", "states", "payoff")
+_SPRECHER = "Sprecher et al., Environ. Sci. Technol. 2017 (rare-earth-facts.md)"
+_CAMERER = "Camerer and Ho, Econometrica 1999 (EWA); typical estimates 0.8-1.0"
+
+
+def _p(group: str, type_: type, default, lo, hi, doc: str, source: str = "assumption") -> Param:
+    return Param(type_, default, lo, hi, doc, source, group)
+
+
+PARAMS: dict[str, Param] = {
+    # ---------------------------------------------------------------- size and switches
+    "n_firms": _p("size", int, 200, 1, 1_000_000,
+                  "number of downstream firms; country totals do not change with it",
+                  "modelling choice: firms are sized so totals match states.csv"),
+    "alliance": _p("size", bool, True, None, None,
+                   "events marked requires = \"alliance\" (the US-Japan framework) on or off",
+                   "switch for counterfactuals"),
+    # ---------------------------------------------------------------- demand (firms)
+    "demand_elasticity": _p("demand", float, 0.2, 0.0, 2.0,
+                            "short-run price elasticity of firms' consumption (abs. value)",
+                            "assumption: very inelastic short-run demand (rare-earth-facts.md: "
+                            "no good point estimate; magnets are a small share of cost)"),
+    "inventory_price_elasticity": _p("demand", float, 2.0, 0.0, 10.0,
+                                     "how fast firms' inventory target shrinks when the price "
+                                     "is above the price they expect"),
+    "demand_growth_per_yr": _p("demand", float, 0.04, -0.5, 0.5,
+                               "growth of magnet demand per year (EV, wind)"),
+    "base_cover_months": _p("demand", float, 2.0, 0.0, 24.0,
+                            "firms' normal inventory cover, months of use"),
+    "hoarding_sensitivity": _p("demand", float, 6.0, 0.0, 36.0,
+                               "extra cover months firms want at perceived risk 1",
+                               "assumption: precautionary buying amplified the 2010-11 spike "
+                               "(rare-earth-facts.md)"),
+    "inventory_adjust_rate": _p("demand", float, 0.25, 0.0, 1.0,
+                                "share of the inventory gap firms close per month"),
+    "price_expectation_weight": _p("demand", float, 0.2, 0.0, 1.0,
+                                   "weight of this month's price in the price firms expect "
+                                   "(EWMA; 1 = expect last month's price)"),
+    "price_memory_weight": _p("demand", float, 0.2, 0.0, 1.0,
+                              "weight of this month's price in the price level firms "
+                              "remember when they decide to thrift (EWMA)"),
+    "substitution_threshold": _p("demand", float, 2.5, 1.0, 50.0,
+                                 "median remembered price ratio to reference that starts "
+                                 "thrifting"),
+    "substitution_rate_per_yr": _p("demand", float, 0.10, 0.0, 1.0,
+                                   "share of demand thrifted per year at high prices",
+                                   _SPRECHER + ": up to ~10%/yr"),
+    "substitution_max": _p("demand", float, 0.35, 0.0, 0.95,
+                           "largest share of demand that can be substituted"),
+    "substitution_decay_per_yr": _p("demand", float, 0.02, 0.0, 1.0,
+                                    "share of substitution undone per year (sticky)"),
+    "firm_size_sigma": _p("demand", float, 1.0, 0.0, 3.0,
+                          "dispersion of firm sizes (sigma of a lognormal)",
+                          "assumption: skewed firm sizes, few large magnet makers"),
+    "firm_cover_sigma": _p("demand", float, 0.25, 0.0, 2.0,
+                           "dispersion of firms' target cover around their country's "
+                           "(sigma of a lognormal)"),
+    "firm_threshold_sigma": _p("demand", float, 0.3, 0.0, 2.0,
+                               "dispersion of firms' thrifting thresholds (lognormal sigma)"),
+    "risk_memory": _p("demand", float, 0.85, 0.0, 0.999,
+                      "weight of last month's perceived supply risk (EWMA)"),
+    "shortage_risk_factor": _p("demand", float, 5.0, 0.0, 100.0,
+                               "perceived risk from a shortage: this factor x the share of "
+                               "planned use not served (capped at 1)"),
+    "choke_price_ratio": _p("demand", float, 30.0, 2.0, 1000.0,
+                            "price (multiple of reference) above which firms buy nothing; "
+                            "demand beyond it is rationed and counted as shortage"),
+    # ---------------------------------------------------------------- supply (miners)
+    "china_capacity_growth_per_yr": _p("supply", float, 0.04, -0.5, 0.5,
+                                       "growth of China's mining quota and separation "
+                                       "capacity per year"),
+    "min_margin_ratio": _p("supply", float, 0.5, 0.0, 1.0,
+                           "revenue/cost ratio at which a mine idles (full output at 1)"),
+    "output_smoothing_months": _p("supply", int, 3, 1, 24,
+                                  "months of revenue/cost ratios a mine averages to set output "
+                                  "(no cobweb on one month's price)"),
+    "investment_hurdle": _p("supply", float, 1.6, 1.0, 10.0,
+                            "mean revenue/cost ratio over the investment window that commits "
+                            "an expansion"),
+    "investment_window_months": _p("supply", int, 12, 1, 120,
+                                   "months of margins a miner looks back on to invest"),
+    "expansion_share": _p("supply", float, 0.10, 0.0, 1.0,
+                          "capacity added by a brownfield expansion, share of capacity"),
+    "expansion_lead_months": _p("supply", int, 30, 1, 240,
+                                "lead time of a brownfield expansion, months"),
+    "refining_lead_months": _p("supply", int, 72, 1, 240,
+                               "lead time of new separation capacity, months",
+                               "5-8 years (rare-earth-facts.md)"),
+    "seller_reserve_frac": _p("supply", float, 0.5, 0.0, 5.0,
+                              "producers hold stock below this share of the reference price"),
+    "bloc_switch_gain": _p("supply", float, 0.05, 0.0, 1.0,
+                           "gain (share of its current revenue per kg) a miner needs to move "
+                           "to another bloc"),
+    "bloc_risk_discount": _p("supply", float, 0.1, 0.0, 1.0,
+                             "a miner discounts a payer's offer by this factor x the payer "
+                             "country's perceived supply risk"),
+    # ---------------------------------------------------------------- trade
+    "link_cost_frac": _p("trade", float, 0.01, 0.0, 0.5,
+                         "cost of shipping between countries, share of reference price"),
+    "ally_preference_frac": _p("trade", float, 0.02, 0.0, 0.5,
+                               "discount buyers give allied sellers, share of reference price"),
+    "licence_delay_months": _p("trade", int, 2, 0, 24,
+                               "months until licences are approved in full",
+                               "2025: shipments stalled for weeks (rare-earth-facts.md)"),
+    "licence_share": _p("trade", float, 0.8, 0.0, 1.0,
+                        "share of requested volume approved under a licence regime once the "
+                        "delay has passed", "assumption (calibrated range 0.5-0.95)"),
+    "normal_flow_weight": _p("trade", float, 0.1, 0.0, 1.0,
+                             "weight of this month's flow in a link's normal flow (EWMA, "
+                             "updated while the link is open); licences and quota strategies "
+                             "are shares of it"),
+    # ---------------------------------------------------------------- states
+    "stockpile_target_months": _p("states", float, 3.0, 0.0, 36.0,
+                                  "strategic stockpile a building state aims for, months of "
+                                  "its consumption"),
+    "stockpile_build_share": _p("states", float, 0.05, 0.0, 1.0,
+                                "monthly purchase of a building state, share of its "
+                                "consumption"),
+    "stockpile_max_price_ratio": _p("states", float, 1.5, 0.1, 50.0,
+                                    "a building state buys up to this multiple of the "
+                                    "reference price"),
+    "stockpile_release_share": _p("states", float, 1.0 / 6.0, 0.0, 1.0,
+                                  "share of a releasing stockpile offered per month"),
+    "stockpile_release_price_ratio": _p("states", float, 1.0, 0.0, 50.0,
+                                        "a releasing state sells at no less than this "
+                                        "multiple of the reference price"),
+    "stockpile_valuation_months": _p("states", float, 6.0, 0.0, 60.0,
+                                     "horizon over which a state values a stockpile build "
+                                     "or release, months"),
+    "quota_strategy_share": _p("states", float, 0.6, 0.0, 1.0,
+                               "a state playing the quota strategy allows this share of each "
+                               "link's normal flow"),
+    "exporter_trade_share": _p("states", float, 0.05, 0.0, 1.0,
+                               "a state decides an export policy when its refiners normally "
+                               "sell more than this share of world trade (by value)"),
+    "logit_intensity": _p("states", float, 3.0, 0.0, 100.0,
+                          "how strategic states are: the best strategy is exp(intensity) "
+                          "times as likely as the worst (0 = random)"),
+    "ewa_memory": _p("states", float, 0.8, 0.0, 1.0,
+                     "experience-weighted attraction decay (phi)", _CAMERER),
+    "ewa_imagination": _p("states", float, 0.5, 0.0, 1.0,
+                          "weight on forgone payoffs of strategies not played (delta)",
+                          "Camerer and Ho 1999: estimates of delta ~0.3-0.8"),
+    "decision_interval_months": _p("states", int, 6, 1, 60,
+                                   "months between state decisions"),
+    "free_from": _p("states", str, "", None, None,
+                    "YYYY-MM from which unpinned states choose freely ('' = never; 'start' = "
+                    "from the first month)", "switch"),
+    # ---------------------------------------------------------------- payoff weights
+    "payoff_shortage_cost_ratio": _p("payoff", float, 3.0, 0.0, 100.0,
+                                     "value lost per t short, multiple of the reference "
+                                     "price"),
+    "payoff_industry_weight": _p("payoff", float, 0.5, 0.0, 5.0,
+                                 "share of the input-cost gap to foreign competitors that "
+                                 "becomes industry advantage"),
+    "payoff_leverage_weight": _p("payoff", float, 0.3, 0.0, 5.0,
+                                 "value of a restricted target's pain (its capped price rise "
+                                 "x its use x its dependence)"),
+    "payoff_retaliation_weight": _p("payoff", float, 1.0, 0.0, 10.0,
+                                    "expected loss per US$ of pain caused to targets that are "
+                                    "in an alliance"),
+    "payoff_stockpile_carry_per_yr": _p("payoff", float, 0.10, 0.0, 1.0,
+                                        "holding cost of a stockpile, share of its value per "
+                                        "year"),
+    "payoff_security_weight": _p("payoff", float, 0.5, 0.0, 5.0,
+                                 "value of stockpile cover against perceived risk, share of "
+                                 "the state's use value"),
+    "payoff_alliance_effectiveness": _p("payoff", float, 0.5, 0.0, 1.0,
+                                        "share of perceived insecurity an alliance averts"),
+    "payoff_membership_cost_share": _p("payoff", float, 0.02, 0.0, 1.0,
+                                       "monthly cost of alliance commitments, share of the "
+                                       "state's use value"),
+}
+
+#: the payoff weights (names in :data:`PARAMS` without the ``payoff_`` prefix)
+PAYOFF_WEIGHTS = tuple(k.removeprefix("payoff_") for k, p in PARAMS.items()
+                       if p.group == "payoff")
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def parse_month(text: str, what: str = "date") -> tuple[int, int]:
+    """Parse ``YYYY-MM`` into (year, month).
+
+    Raises:
+        InputError: when the text is not a valid month.
+    """
+    m = _MONTH.match(text) if isinstance(text, str) else None
+    if not m:
+        raise InputError(f"{what} must be YYYY-MM, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def coerce_param(name: str, value: Any) -> Any:
+    """Check and convert one parameter value.
+
+    Strings (from the command line) are parsed into the parameter's type.
+
+    Raises:
+        InputError: unknown name, wrong type or value out of range.
+    """
+    if name not in PARAMS:
+        raise InputError(f"unknown parameter {name!r} (known: {', '.join(sorted(PARAMS))})")
+    p = PARAMS[name]
+    if isinstance(value, str) and p.type is not str:
+        value = _parse_text(name, p, value)
+    value = _check_type(name, p, value)
+    if p.lo is not None and value < p.lo or p.hi is not None and value > p.hi:
+        raise InputError(f"parameter {name!r} = {value!r} is outside [{p.lo}, {p.hi}]")
+    if name == "free_from" and value not in ("", "start"):
+        parse_month(value, "free_from")
+    return value
+
+
+def _check_type(name: str, p: Param, value: Any) -> Any:
+    if p.type is bool:
+        if not isinstance(value, bool):
+            raise InputError(f"parameter {name!r} must be true or false, got {value!r}")
+    elif p.type is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise InputError(f"parameter {name!r} must be an integer, got {value!r}")
+    elif p.type is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(f"parameter {name!r} must be a number, got {value!r}")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InputError(f"parameter {name!r} must be finite, got {value!r}")
+    elif p.type is str and not isinstance(value, str):
+        raise InputError(f"parameter {name!r} must be text, got {value!r}")
+    return value
+
+
+def _parse_text(name: str, p: Param, text: str) -> Any:
+    t = text.strip()
+    if p.type is bool:
+        if t.lower() in ("true", "1", "yes", "on"):
+            return True
+        if t.lower() in ("false", "0", "no", "off"):
+            return False
+        raise InputError(f"parameter {name!r} must be true or false, got {text!r}")
+    if not t.isascii():
+        raise InputError(f"parameter {name!r} must be written in ASCII digits, got {text!r}")
+    try:
+        return int(t) if p.type is int else float(t)
+    except ValueError:
+        kind = "an integer" if p.type is int else "a number"
+        raise InputError(f"parameter {name!r} must be {kind}, got {text!r}") from None

@@ -1,0 +1,149 @@
+"""States' payoffs: each term a pure function of numbers, in US$ million per month.
+
+Units: tonnes (t) x US$/kg = US$ thousand, hence the factor 1e-3 to US$ million. Weights are
+the ``payoff_*`` parameters of :data:`abm.params.PARAMS` (passed in as ``w``, a mapping from the
+weight's name without the prefix to its value).
+
+The terms (sum = the state's payoff):
+
+- ``revenue``: what its refiners' sales fetch at home and abroad, flows x (buyer price - link
+  cost), so the rent of a binding export cap goes to the exporter;
+- ``industry``: its firms' input-cost advantage over foreign competitors, ``industry_weight``
+  x home purchases x (world price - home price), the gap capped at +/- the reference price;
+- ``leverage``: for a restrictor, ``leverage_weight`` x a target's dependence on it (its share
+  of the target's normal imports) x the target's use x its price rise, capped at the reference
+  price;
+- ``retaliation``: for a restrictor, - ``retaliation_weight`` x the pain it causes targets that
+  are in an alliance (their price rise over reference x their use);
+- ``shortage``: - shortage (t) x reference price x ``shortage_cost_ratio``;
+- ``stockpile``: - carrying cost, stockpile value x ``stockpile_carry_per_yr`` / 12;
+- ``security``: - ``security_weight`` x perceived risk x use value x the share of the
+  stockpile target not covered;
+- ``floor``: - price-floor payments made this month;
+- ``alliance``: - ``membership_cost_share`` x use value, while in a bloc.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from abm.policy import PRODUCTS
+
+__all__ = ["revenue", "industry", "leverage", "retaliation", "shortage_cost",
+           "stockpile_carry", "security", "use_value", "alliance_cost", "market_payoff",
+           "TERMS", "weights_from"]
+
+TERMS = ("revenue", "industry", "leverage", "retaliation", "shortage", "stockpile",
+         "security", "floor", "alliance")
+
+
+def weights_from(params) -> dict[str, float]:
+    """The payoff weights (names without ``payoff_``) from a scenario or parameter mapping."""
+    get = params.get if isinstance(params, dict) else lambda k: getattr(params, k)
+    from abm.params import PAYOFF_WEIGHTS
+
+    return {k: float(get(f"payoff_{k}")) for k in PAYOFF_WEIGHTS}
+
+
+def revenue(flows_out: np.ndarray, buyer_price: np.ndarray, link_cost_out: np.ndarray) -> float:
+    """Sales revenue of one seller node: sum of flows x (buyer price - link cost)+, US$ m."""
+    net = np.clip(buyer_price - link_cost_out, 0.0, None)
+    return float((flows_out * net).sum()) * 1e-3
+
+
+def industry(weight: float, home_purchases_t: float, world_price: float, home_price: float,
+             reference: float) -> float:
+    """Input-cost advantage of home firms, US$ m: weight x purchases x capped price gap."""
+    gap = min(max(world_price - home_price, -reference), reference)
+    return weight * home_purchases_t * gap * 1e-3
+
+
+def leverage(weight: float, dependence: float, target_price: float, reference: float,
+             target_use_t: float) -> float:
+    """Value of a restricted target's pain, US$ m: weight x dependence x capped rise x use."""
+    rise = min(max(target_price - reference, 0.0), reference)
+    return weight * dependence * rise * target_use_t * 1e-3
+
+
+def retaliation(weight: float, target_price: float, reference: float,
+                target_use_t: float) -> float:
+    """Expected retaliation by an allied target, US$ m (negative): its uncapped pain."""
+    pain = max(target_price - reference, 0.0) * target_use_t
+    return -weight * pain * 1e-3
+
+
+def shortage_cost(cost_ratio: float, shortage_t: float, reference: float) -> float:
+    """Cost of unserved use, US$ m (negative): shortage x reference price x ratio."""
+    return -shortage_t * reference * cost_ratio * 1e-3
+
+
+def stockpile_carry(carry_per_yr: float, stock_t: dict[str, float],
+                    reference: dict[str, float]) -> float:
+    """Monthly carrying cost of a stockpile, US$ m (negative)."""
+    return -sum(stock_t[p] * reference[p] for p in PRODUCTS) * 1e-3 * (carry_per_yr / 12.0)
+
+
+def security(weight: float, risk: float, use_tpm: dict[str, float], reference: dict[str, float],
+             stock_t: dict[str, float], target_months: float) -> float:
+    """Insecurity left uncovered by the stockpile, US$ m (<= 0).
+
+    Per product: - weight x risk x use x reference price x (1 - cover), where cover is the
+    stockpile as a share of ``target_months`` of use (at most 1; 1 when the state uses none).
+    """
+    tgt = max(target_months, 1e-9)
+    out = 0.0
+    for p in PRODUCTS:
+        use = use_tpm[p]
+        cover = min(1.0, stock_t[p] / (tgt * use)) if use > 0 else 1.0
+        out -= weight * risk * use * reference[p] * 1e-3 * (1.0 - cover)
+    return out
+
+
+def use_value(use_tpm: dict[str, float], reference: dict[str, float]) -> float:
+    """Monthly value of a country's use at reference prices, US$ m."""
+    return sum(use_tpm[p] * reference[p] for p in PRODUCTS) * 1e-3
+
+
+def alliance_cost(share: float, value: float) -> float:
+    """Monthly cost of alliance commitments, US$ m (negative)."""
+    return -share * value
+
+
+def market_payoff(model, code: str, results: dict, restricted: list[str],
+                  w: dict[str, float], link_cost: dict[str, np.ndarray]) -> dict[str, float]:
+    """The market terms of a state's payoff for one cleared month, US$ million.
+
+    Args:
+        model: read-only source of reference prices, world prices, normal flows,
+            use and last shortages (duck-typed).
+        code: the state.
+        results: product -> :class:`abm.market.ClearingResult`.
+        restricted: the targets the state restricts (state codes, in country order).
+        w: payoff weights.
+        link_cost: product -> (N, N) US$/kg link costs of the month's orders.
+
+    Returns:
+        ``revenue``, ``industry``, ``leverage``, ``retaliation`` and ``shortage``.
+    """
+    i = model.cidx[code]
+    out = dict.fromkeys(("revenue", "industry", "leverage", "retaliation", "shortage"), 0.0)
+    for p, r in results.items():
+        pref = model.p_ref[p]
+        out["revenue"] += revenue(r.flows[i], r.price, link_cost[p][i])
+        out["industry"] += industry(w["industry_weight"], float(r.flows[:, i].sum()),
+                                    model.exchange.world_price[p], float(r.price[i]), pref)
+        ref = model.exchange.normal_flow[p]
+        for t in restricted:
+            b = model.cidx[t]
+            imports = float(ref[:, b].sum() - ref[b, b])
+            dependence = float(ref[i, b]) / imports if imports > 0 else 0.0
+            use = float(model.demand_tpm[p][b])
+            out["leverage"] += leverage(w["leverage_weight"], dependence, float(r.price[b]),
+                                        pref, use)
+            if model.states[t].bloc:
+                # allied targets answer in proportion to the pain the restriction causes them
+                out["retaliation"] += retaliation(w["retaliation_weight"], float(r.price[b]),
+                                                  pref, use)
+        out["shortage"] += shortage_cost(w["shortage_cost_ratio"],
+                                         float(model.firms.last_shortage[p][i]), pref)
+    return out

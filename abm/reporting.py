@@ -1,0 +1,231 @@
+"""Reporters: how each output column of :mod:`abm.columns` is measured on the model.
+
+:func:`reporters` gives the model's Mesa ``DataCollector`` one reporter per concrete column;
+the DataCollector is the model's record and :meth:`abm.RareEarthModel.results_frame` reads it.
+Reporters read the model after the month's step, mostly through its :class:`MonthRecord`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+
+from abm.columns import expand
+from abm.policy import PRODUCTS
+
+__all__ = ["MonthRecord", "reporters"]
+
+
+@dataclass
+class MonthRecord:
+    """What one month produced, kept for the reporters and views.
+
+    Attributes:
+        plan: the month's :class:`abm.exchange.MonthPlan`.
+        results: product -> :class:`abm.market.ClearingResult`.
+        cache: values several reporters share (computed once per month).
+    """
+
+    plan: object
+    results: dict
+    cache: dict = field(default_factory=dict)
+
+    def groups(self, model) -> list[set[str]]:
+        """The month's blocs (connected groups of two or more), computed once."""
+        if "groups" not in self.cache:
+            self.cache["groups"] = model.network.groups()
+        return self.cache["groups"]
+
+
+def _rec(model) -> MonthRecord:
+    return model.last_month
+
+
+# ---------------------------------------------------------------- per product
+def _price_at(model, product, country):
+    return float(_rec(model).results[product].price[model.cidx[country]])
+
+
+def _price_world(model, product):
+    return model.exchange.world_price[product]
+
+
+def _production(model, product):
+    return float(_rec(model).plan.supply.refined[product].sum())
+
+
+def _consumption(model, product):
+    return float(model.firms.last_consumed[product].sum())
+
+
+def _china_exports(model, product):
+    f = _rec(model).results[product].flows
+    chn = model.cidx["CHN"]
+    return float(f[chn].sum() - f[chn, chn])
+
+
+def _china_exports_reo(model):
+    """China's exports of both products in t REO at China's refined mix this month."""
+    chn = model.cidx["CHN"]
+    supply = _rec(model).plan.supply
+    reo = supply.refined_reo[chn]
+    prod = sum(supply.refined[p][chn] for p in PRODUCTS)
+    if reo <= 0 or prod <= 0:
+        return 0.0
+    return float(sum(_china_exports(model, p) for p in PRODUCTS) * reo / prod)
+
+
+def _inventory(model, product):
+    return float(model.firms.inventory[product].sum())
+
+
+def _stockpiles(model, product):
+    return float(sum(s.stockpile[product] for s in model.states.values()))
+
+
+def _substitution(model, product):
+    f = model.firms
+    w = f.base_demand[product]
+    return float(np.average(f.substitution[product], weights=w) if w.sum() > 0 else 0.0)
+
+
+def _producer_stock(model, product):
+    return float(model.exchange.producer_stock[product].sum())
+
+
+# ---------------------------------------------------------------- mining and blocs
+def _total_mined(model):
+    return sum(_rec(model).plan.supply.mined_by_host.values())
+
+
+def _production_reo(model):
+    return float(_total_mined(model))
+
+
+def _mined(model, host):
+    return float(_rec(model).plan.supply.mined_by_host.get(host, 0.0))
+
+
+def _china_share_mining(model):
+    total = _total_mined(model)
+    mined = _rec(model).plan.supply.mined_by_host.get("CHN", 0.0)
+    return float(mined / total) if total > 0 else 0.0
+
+
+def _china_share_refining(model):
+    reo = _rec(model).plan.supply.refined_reo
+    return float(reo[model.cidx["CHN"]] / reo.sum()) if reo.sum() > 0 else 0.0
+
+
+def _refined(model, country):
+    return float(_rec(model).plan.supply.refined_reo[model.cidx[country]])
+
+
+def _n_blocs(model):
+    return len(_rec(model).groups(model))
+
+
+def _supply_shares(model) -> dict[str, float]:
+    rec = _rec(model)
+    if "supply_shares" not in rec.cache:
+        comps = rec.groups(model)
+        china_bloc = next((c for c in comps if "CHN" in c), set())
+        in_other = set().union(*[c for c in comps if "CHN" not in c]) if comps else set()
+        shares = {"china_bloc": 0.0, "other_blocs": 0.0, "unaligned": 0.0}
+        for m in model.miners:
+            key = ("china_bloc" if m.mine_id in china_bloc else
+                   "other_blocs" if m.mine_id in in_other else "unaligned")
+            shares[key] += m.output_tpm
+        total = _total_mined(model)
+        rec.cache["supply_shares"] = {k: float(v / total) if total > 0 else 0.0
+                                      for k, v in shares.items()}
+    return rec.cache["supply_shares"]
+
+
+def _supply_share(model, key):
+    return _supply_shares(model)[key]
+
+
+# ---------------------------------------------------------------- per country
+def _china_import_share(model, country):
+    i, chn = model.cidx[country], model.cidx["CHN"]
+    res = _rec(model).results
+    buys = sum(res[p].flows[:, i].sum() for p in PRODUCTS)
+    from_chn = sum(res[p].flows[chn, i] for p in PRODUCTS)
+    return float(from_chn / buys) if buys > 0 else 0.0
+
+
+def _stockpile(model, country):
+    return float(sum(model.states[country].stockpile.values()))
+
+
+def _shortage(model, country):
+    i = model.cidx[country]
+    return float(sum(model.firms.last_shortage[p][i] for p in PRODUCTS))
+
+
+def _destroyed(model, country):
+    i = model.cidx[country]
+    return float(sum(model.firms.last_destroyed[p][i] for p in PRODUCTS))
+
+
+def _risk(model, country):
+    return float(model.risk[model.cidx[country]])
+
+
+def _bloc(model, country):
+    return model.states[country].bloc or "-"
+
+
+def _payoff(model, country):
+    return float(model.states[country].payoff)
+
+
+def _inventory_at(model, country):
+    i = model.cidx[country]
+    return float(sum(model.firms.inventory_by_country(p)[i] for p in PRODUCTS))
+
+
+_FAMILY = {
+    "date": lambda model: model.date, "step": lambda model: model.month,
+    "production_reo": _production_reo, "price_{product}_china": partial(
+        _price_at, country="CHN"),
+    "price_{product}_world": _price_world, "price_{product}_{foreign}": _price_at,
+    "production_{product}": _production, "consumption_{product}": _consumption,
+    "china_share_mining": _china_share_mining, "china_share_refining": _china_share_refining,
+    "china_exports_{product}": _china_exports, "china_import_share_{country}":
+        _china_import_share,
+    "stockpile_{country}": _stockpile, "shortage_{country}": _shortage, "n_blocs": _n_blocs,
+    "china_exports_reo": _china_exports_reo, "inventory_{product}": _inventory,
+    "stockpiles_{product}": _stockpiles, "substitution_{product}": _substitution,
+    "producer_stock_{product}": _producer_stock,
+    "supply_share_china_bloc": partial(_supply_share, key="china_bloc"),
+    "supply_share_other_blocs": partial(_supply_share, key="other_blocs"),
+    "supply_share_unaligned": partial(_supply_share, key="unaligned"),
+    "demand_destroyed_{country}": _destroyed, "risk_{country}": _risk,
+    "bloc_{country}": _bloc, "payoff_{country}": _payoff, "mined_{host}": _mined,
+    "refined_{country}": _refined, "inventory_{country}": _inventory_at,
+}
+
+#: DESIGN columns kept (as 0) in worlds without that state
+_ALWAYS = ("china_import_share_{country}", "stockpile_{country}", "shortage_{country}")
+
+
+def reporters(model) -> dict[str, partial]:
+    """Column name -> reporter ``f(model)`` for the model's world, in column order."""
+    hosts = sorted({m.country for m in model.miners})
+    out: dict[str, partial] = {}
+    for name, col, combo in expand(model.countries, hosts):
+        keys = {("country" if k == "foreign" else k): v for k, v in combo.items()}
+        out[name] = partial(_FAMILY[col.name], **keys)
+    for code, slug_ in (("USA", "usa"), ("JPN", "japan"), ("CHN", "china")):
+        if code not in model.cidx:
+            for fam in _ALWAYS:
+                out.setdefault(fam.format(country=slug_), partial(_zero))
+    return out
+
+
+def _zero(model):
+    return 0.0
