@@ -133,6 +133,17 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_catalogue(args) -> int:
+    """Print what the model offers: parameters, columns, strategies or a scenario's events."""
+    from abm import catalogue
+
+    if args.command == "events":
+        print(catalogue.events_table(args.scenario))
+    else:
+        print(getattr(catalogue, f"{args.command}_table")())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m abm`` argument parser."""
     p = _Parser(prog="python -m abm", description="Rare-earth geopolitics model")
@@ -145,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a scenario parameter (repeatable)")
     run.add_argument("--out", help="write results to FILE.csv or FILE.parquet")
+    events = sub.add_parser("events", help="list a scenario's events, their ids and fields")
+    events.add_argument("scenario", help="name or path of a TOML file")
+    sub.add_parser("params", help="every parameter (Markdown table)")
+    sub.add_parser("columns", help="every output column (Markdown table)")
+    sub.add_parser("strategies", help="the states' strategies by decision domain")
     return p
 
 
@@ -152,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        return {"list": cmd_list, "run": cmd_run}[args.command](args)
+        return {"list": cmd_list, "run": cmd_run, "events": cmd_catalogue,
+                "params": cmd_catalogue, "columns": cmd_catalogue,
+                "strategies": cmd_catalogue}[args.command](args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from abm.params import PAYOFF_WEIGHTS
 from abm.policy import PRODUCTS
 
 __all__ = ["revenue", "industry", "leverage", "retaliation", "shortage_cost",
@@ -40,8 +41,6 @@ TERMS = ("revenue", "industry", "leverage", "retaliation", "shortage", "stockpil
 def weights_from(params) -> dict[str, float]:
     """The payoff weights (names without ``payoff_``) from a scenario or parameter mapping."""
     get = params.get if isinstance(params, dict) else lambda k: getattr(params, k)
-    from abm.params import PAYOFF_WEIGHTS
-
     return {k: float(get(f"payoff_{k}")) for k in PAYOFF_WEIGHTS}
 
 

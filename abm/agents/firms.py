@@ -12,6 +12,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
+from abm.errors import ConservationError
 from abm.policy import PRODUCTS
 from abm.strategies import demand_factor, firm_order_params, firm_orders_at
 
@@ -181,8 +182,6 @@ class FirmPopulation(mesa.Agent):
         orphan = (purchases > 0) & (tot <= 0)
         if orphan.any():
             if np.any(orphan & (self.by_country(need_ref) <= 0)):
-                from abm.errors import ConservationError
-
                 raise ConservationError(f"{product}: purchases with no buyer to book them to")
             firm_order = np.where(orphan[self.country], need_ref, firm_order)
             tot = self.by_country(firm_order) + st_q

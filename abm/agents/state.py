@@ -16,7 +16,8 @@ from abm.actions import apply_action
 from abm.errors import ConservationError
 from abm.learning import ewa_update, logit_choice
 from abm.policy import PRODUCTS
-from abm.strategies import DOMAINS, STRATEGIES, recognise, strategy_names
+from abm.strategies import DOMAINS, STRATEGIES, recognise, strategy_names, targets_outside_bloc
+from abm.valuation import forgone_payoffs
 
 __all__ = ["State"]
 
@@ -143,8 +144,6 @@ class State(mesa.Agent):
         """Choose strategies in every free domain at a decision month (EWA + logit)."""
         if not self.player or not self.decision_month():
             return
-        from abm.valuation import forgone_payoffs
-
         sc = self.model.sc
         for domain, spec in DOMAINS.items():
             if domain in self.pinned or not spec.eligible(self.model, self):
@@ -171,8 +170,6 @@ class State(mesa.Agent):
     # ---------------------------------------------------------------- scoring
     def restricted_targets(self, regime) -> list[str]:
         """States the given regime lets this state restrict, in country order."""
-        from abm.strategies import targets_outside_bloc
-
         restricted = regime.restricted_targets(self.code)
         if "all" in restricted:
             return targets_outside_bloc(self.model, self)
