@@ -1,0 +1,106 @@
+"""Overrides: parameters, event edits by id, strategies fixed for a run; the record."""
+
+import pandas as pd
+import pytest
+
+import abm
+from abm.params import PARAMS, coerce_param
+
+
+def test_event_edit_by_id_changes_the_quota_the_model_applies():
+    sc = abm.load_scenario("quota_2010", **{"event.quota_2011.tonnes_per_yr": "20000"})
+    ev = next(e for e in sc.events if e.id == "quota_2011")
+    assert ev.args["tonnes_per_yr"] == 20000.0
+    df = abm.simulate("quota_2010", steps=30, rng=0,
+                      **{"event.quota_2011.tonnes_per_yr": 20000})
+    ref = abm.simulate("quota_2010", steps=30, rng=0)
+    y2011 = df["date"].str.startswith("2011")
+    # the quota binds in 2011: 20,000 t REO/yr is 1,666.7 t/month instead of 2,515.3
+    assert df.loc[y2011, "china_exports_reo"].mean() == pytest.approx(20000 / 12, rel=1e-6)
+    assert ref.loc[y2011, "china_exports_reo"].mean() == pytest.approx(30184 / 12, rel=1e-6)
+
+
+def test_event_date_edit_moves_the_event():
+    sc = abm.load_scenario("quota_2010", **{"event.embargo_japan.date": "2011-03"})
+    ev = next(e for e in sc.events if e.id == "embargo_japan")
+    assert ev.date == "2011-03"
+    assert [e.date for e in sc.events] == sorted(e.date for e in sc.events)
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("event.nope.tonnes_per_yr", 1, "no event with id 'nope'"),
+    ("event.quota_2011.colour", 1, "has no field 'colour'"),
+    ("event.quota_2011.tonnes_per_yr", -5, "outside"),
+    ("event.quota_2011.tonnes_per_yr", "lots", "must be a number"),
+    ("event.quota_2011.tonnes_per_yr", float("nan"), "finite"),
+    ("event.quota_2011.tonnes_per_yr", "２００", "ASCII"),
+    ("event.quota_2011.date", "2011-13", "YYYY-MM"),
+    ("event.quota_2011", 1, "event.<id>.<field>"),
+    ("strategy.CHN.export", "embargo", "unknown export strategy"),
+    ("strategy.CHN.navy", "ban", "unknown domain"),
+    ("strategy.export", "ban", "strategy.<STATE>.<domain>"),
+])
+def test_bad_overrides_are_one_clear_error(key, value, needle):
+    with pytest.raises(abm.InputError, match=needle):
+        abm.load_scenario("quota_2010", **{key: value})
+
+
+def test_unknown_state_in_a_strategy_override_fails_before_the_run():
+    with pytest.raises(abm.InputError, match="unknown state 'XX'"):
+        abm.RareEarthModel(scenario="strategic", rng=0, **{"strategy.XX.export": "ban"})
+
+
+def test_a_fixed_strategy_holds_for_the_whole_run():
+    m = abm.RareEarthModel(scenario="strategic", rng=1, n_firms=30,
+                           **{"strategy.CHN.export": "ban", "strategy.JPN.stockpile": "build"})
+    for _ in range(30):
+        m.step()
+        assert m.export_instrument("CHN", "USA", "light") == "ban"
+        assert m.states["JPN"].stockpile_mode == {"light": "build", "heavy": "build"}
+    log = m.event_log_frame()
+    chosen = log[(log["actor"] == "CHN") & (log["action"] == "export")]
+    assert set(chosen["source"]) == {"spec"}  # never a learning choice
+    df = m.results_frame()
+    assert (df["china_import_share_usa"].iloc[1:] == 0).all()
+
+
+def test_a_fixed_strategy_starts_when_the_state_would_go_free():
+    # controls_2025: China is scripted until 2026-11, then plays the fixed strategy
+    m = abm.RareEarthModel(scenario="controls_2025", rng=0, n_firms=30,
+                           **{"strategy.CHN.export": "open"})
+    for _ in range(m.horizon):
+        m.step()
+    log = m.event_log_frame()
+    china = log[(log["actor"] == "CHN") & (log["action"] == "export")]
+    scripted = china[china["source"] == "timeline"]
+    assert scripted["date"].min() == "2025-04" and scripted["date"].max() <= "2026-10"
+    fixed = china[china["source"] == "spec"]
+    assert list(fixed["date"]) == ["2026-11"]
+    assert m.export_instrument("CHN", "all", "heavy") == "open"
+
+
+def test_params_parse_text_strictly():
+    assert coerce_param("n_firms", " 300 ") == 300
+    assert coerce_param("alliance", "off") is False
+    assert coerce_param("demand_elasticity", 1) == 1.0
+    for bad in ("２００", "1e999", "nan", "12 firms"):
+        with pytest.raises(abm.InputError):
+            coerce_param("n_firms" if "firms" in bad else "demand_elasticity", bad)
+
+
+def test_every_parameter_documents_a_source_or_says_assumption():
+    for name, p in PARAMS.items():
+        assert p.doc and p.source, name
+        assert p.group in ("size", "demand", "supply", "trade", "states", "payoff"), name
+        if p.type in (int, float):
+            assert p.lo <= p.default <= p.hi, name
+
+
+def test_the_datacollector_is_the_record():
+    m = abm.RareEarthModel(scenario="controls_2025", rng=2, n_firms=40)
+    for _ in range(5):
+        m.step()
+    df = m.results_frame()
+    pd.testing.assert_frame_equal(df, m.datacollector.get_model_vars_dataframe())
+    assert list(df.columns[:len(abm.MODEL_COLUMNS)]) == list(abm.MODEL_COLUMNS)
+    assert len(df) == 5 and list(df["step"]) == [0, 1, 2, 3, 4]

@@ -1,0 +1,145 @@
+"""Payoff terms, price-floor payments and the risk update, each against a hand-solved case.
+
+Every expected number below is worked out by hand in the comment next to it (t x US$/kg =
+US$ thousand; x 1e-3 = US$ million).
+"""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from abm import payoff
+from abm.exchange import perceived_risk
+from abm.market import ClearingResult, MarketOrders
+from abm.params import PARAMS, PAYOFF_WEIGHTS
+
+W = {k: PARAMS[f"payoff_{k}"].default for k in PAYOFF_WEIGHTS}
+REF = {"light": 60.0, "heavy": 300.0}
+
+
+def test_revenue_is_flows_times_net_price():
+    # (10 t x 60 + 5 t x (70 - 1)) = 945 US$ thousand = 0.945 US$ m; a link whose cost
+    # exceeds the price earns nothing, not a loss
+    assert payoff.revenue(np.array([10.0, 5.0]), np.array([60.0, 70.0]),
+                          np.array([0.0, 1.0])) == pytest.approx(0.945)
+    assert payoff.revenue(np.array([10.0]), np.array([1.0]), np.array([2.0])) == 0.0
+
+
+@pytest.mark.parametrize("world, home, expected", [
+    (80.0, 60.0, 1.0),    # 0.5 x 100 t x 20 = 1,000 US$ k
+    (200.0, 20.0, 3.0),   # the gap 180 is capped at the reference price 60
+    (20.0, 60.0, -2.0),   # dearer at home than abroad: a disadvantage, 0.5 x 100 x -40
+    (20.0, 200.0, -3.0),  # capped at -60
+])
+def test_industry_advantage_is_capped_at_the_reference_price(world, home, expected):
+    assert payoff.industry(0.5, 100.0, world, home, 60.0) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("price, expected", [
+    (100.0, 6.0),   # 0.3 x 0.5 x (100 - 60) x 1,000 t = 6,000 US$ k
+    (500.0, 9.0),   # the rise is capped at the reference price: 0.3 x 0.5 x 60 x 1,000
+    (50.0, 0.0),    # no rise, no leverage
+])
+def test_leverage(price, expected):
+    assert payoff.leverage(0.3, 0.5, price, 60.0, 1000.0) == pytest.approx(expected)
+
+
+def test_retaliation_is_the_uncapped_pain_of_allied_targets():
+    assert payoff.retaliation(1.0, 100.0, 60.0, 1000.0) == pytest.approx(-40.0)
+    assert payoff.retaliation(1.0, 500.0, 60.0, 1000.0) == pytest.approx(-440.0)
+    assert payoff.retaliation(2.0, 50.0, 60.0, 1000.0) == 0.0
+
+
+def test_shortage_stockpile_security_and_alliance_costs():
+    assert payoff.shortage_cost(3.0, 10.0, 60.0) == pytest.approx(-1.8)  # 10 x 60 x 3
+    # (1,000 x 60 + 10 x 300) = 63,000 US$ k x 0.12 / 12 per month = 0.63 US$ m
+    assert payoff.stockpile_carry(0.12, {"light": 1000.0, "heavy": 10.0},
+                                  REF) == pytest.approx(-0.63)
+    # light: cover 150 / (3 x 100) = 0.5 -> -0.5 x 0.4 x 100 x 60 / 1e3 x 0.5 = -0.6;
+    # heavy: no use, fully covered -> 0
+    assert payoff.security(0.5, 0.4, {"light": 100.0, "heavy": 0.0}, REF,
+                           {"light": 150.0, "heavy": 0.0}, 3.0) == pytest.approx(-0.6)
+    # a stockpile above target gives no extra security
+    assert payoff.security(0.5, 0.4, {"light": 100.0, "heavy": 0.0}, REF,
+                           {"light": 900.0, "heavy": 0.0}, 3.0) == 0.0
+    assert payoff.use_value({"light": 100.0, "heavy": 2.0}, REF) == pytest.approx(6.6)
+    assert payoff.alliance_cost(0.02, 6.6) == pytest.approx(-0.132)
+
+
+def _result(flows, price):
+    flows = np.asarray(flows, float)
+    return ClearingResult(flows, np.zeros(1), np.zeros((2, 1)), np.asarray(price, float),
+                          np.asarray(price, float), 0.0, "lp")
+
+
+def _two_node_model(jpn_bloc: str):
+    n_flow = np.array([[50.0, 40.0], [0.0, 20.0]])
+    return SimpleNamespace(
+        cidx={"CHN": 0, "JPN": 1}, p_ref={"light": 60.0},
+        exchange=SimpleNamespace(world_price={"light": 100.0}, normal_flow={"light": n_flow}),
+        demand_tpm={"light": np.array([80.0, 25.0])},
+        states={"CHN": SimpleNamespace(bloc=""), "JPN": SimpleNamespace(bloc=jpn_bloc)},
+        firms=SimpleNamespace(last_shortage={"light": np.array([2.0, 0.0])}))
+
+
+def test_market_payoff_of_a_restricting_exporter():
+    # China sells 50 t at home at 40 and 30 t to Japan at 100 (link cost 1); Japan's price
+    # rose 40 over the reference 60; Japan relied on China for all its normal imports.
+    model = _two_node_model(jpn_bloc="US-Japan")
+    res = {"light": _result([[50.0, 30.0], [0.0, 20.0]], [40.0, 100.0])}
+    cost = {"light": np.array([[0.0, 1.0], [1.0, 0.0]])}
+    parts = payoff.market_payoff(model, "CHN", res, ["JPN"], W, cost)
+    assert parts["revenue"] == pytest.approx((50 * 40 + 30 * 99) * 1e-3)  # 4.97
+    assert parts["industry"] == pytest.approx(0.5 * 50 * 60 * 1e-3)  # gap 60, capped
+    assert parts["leverage"] == pytest.approx(0.3 * 1.0 * 40 * 25 * 1e-3)  # 0.3
+    assert parts["retaliation"] == pytest.approx(-1.0 * 40 * 25 * 1e-3)  # -1.0
+    assert parts["shortage"] == pytest.approx(-2 * 60 * 3.0 * 1e-3)  # -0.36
+    # a target outside any alliance does not retaliate
+    calm = payoff.market_payoff(_two_node_model(jpn_bloc=""), "CHN", res, ["JPN"], W, cost)
+    assert calm["retaliation"] == 0.0 and calm["leverage"] == pytest.approx(0.3)
+    # without restrictions there is neither leverage nor retaliation
+    open_ = payoff.market_payoff(model, "CHN", res, [], W, cost)
+    assert open_["leverage"] == 0.0 and open_["retaliation"] == 0.0
+
+
+def _orders(link_cap, export_cap):
+    n = 2
+    return MarketOrders(nodes=("CHN", "JPN"), supply_node=np.array([0]),
+                        supply_qty=np.array([1.0]), supply_ask=np.array([1.0]),
+                        demand_bid=np.array([2.0]), demand_qty=np.zeros((n, 1)),
+                        link_cost=np.zeros((n, n)), link_cap=np.asarray(link_cap, float),
+                        export_cap=np.asarray(export_cap, float))
+
+
+NORMAL = {p: np.array([[0.0, 100.0], [0.0, 0.0]]) for p in ("light", "heavy")}
+ZERO = {p: np.zeros(2) for p in ("light", "heavy")}
+
+
+def test_risk_from_a_link_cap_below_normal_flow():
+    # China normally ships 100 t/month to Japan; a cap of 40 cuts 60% of Japan's imports:
+    # Japan 0.85 x 0 + 0.15 x 0.6 = 0.09; China's own risk decays, 0.85 x 0.2 = 0.17
+    inf = np.inf
+    orders = {p: _orders([[inf, 40.0], [inf, inf]], [inf, inf]) for p in ("light", "heavy")}
+    risk = perceived_risk(np.array([0.2, 0.0]), orders, NORMAL, ZERO, ZERO, 0.85, 5.0)
+    np.testing.assert_allclose(risk, [0.17, 0.09])
+
+
+def test_risk_from_an_aggregate_export_quota():
+    # an export cap of 25 t on 100 t of normal exports cuts 75% of what Japan imports
+    inf = np.inf
+    orders = {p: _orders([[inf, inf], [inf, inf]], [25.0, inf]) for p in ("light", "heavy")}
+    risk = perceived_risk(np.zeros(2), orders, NORMAL, ZERO, ZERO, 0.5, 5.0)
+    np.testing.assert_allclose(risk, [0.0, 0.375])  # 0.5 x 0.75
+
+
+def test_risk_from_shortage_is_scaled_and_capped():
+    inf = np.inf
+    orders = {p: _orders([[inf, inf], [inf, inf]], [inf, inf]) for p in ("light", "heavy")}
+    planned = {"light": np.array([0.0, 50.0]), "heavy": np.zeros(2)}
+    short = {"light": np.array([0.0, 2.0]), "heavy": np.zeros(2)}  # 4% short x 5 = 0.2
+    risk = perceived_risk(np.zeros(2), orders, NORMAL, short, planned, 0.0, 5.0)
+    np.testing.assert_allclose(risk, [0.0, 0.2])
+    short["light"][1] = 30.0  # 60% short x 5 = 3, capped at 1
+    risk = perceived_risk(np.zeros(2), orders, NORMAL, short, planned, 0.0, 5.0)
+    np.testing.assert_allclose(risk, [0.0, 1.0])
