@@ -4,7 +4,7 @@ One entry per column family; ``{product}`` stands for ``light`` and ``heavy``, `
 for every state's slug (:func:`abm.countries.slug`), ``{foreign}`` for every state but China,
 ``{host}`` for every country that hosts a mine. The results frame, the model's DataCollector
 (:mod:`abm.reporting`), the README's column table (``python -m abm columns``) and the
-dashboard all read from here. The first columns are the ones ``DESIGN.md`` promises
+dashboard all read from here. The first columns are the design's public interface
 (:data:`MODEL_COLUMNS`).
 """
 
@@ -83,7 +83,7 @@ COLUMNS: tuple[Column, ...] = (
     _C("inventory_{country}", "t", "firms' inventories in that country (both products)"),
 )
 
-#: columns DESIGN.md promises, in its order
+#: the public interface's columns (docs/architecture.md), in their order
 MODEL_COLUMNS = (
     "date", "step", "production_reo", "price_light_china", "price_light_world",
     "price_heavy_china", "price_heavy_world", "price_light_usa", "price_light_japan",

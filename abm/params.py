@@ -45,7 +45,7 @@ class Param:
 
 
 GROUPS = ("size", "demand", "supply", "trade", "states", "payoff")
-_SPRECHER = "Sprecher et al., Environ. Sci. Technol. 2017 (rare-earth-facts.md)"
+_SPRECHER = "Sprecher et al., Environ. Sci. Technol. 2017 (docs/sources.md)"
 _CAMERER = "Camerer and Ho, Econometrica 1999 (EWA); typical estimates 0.8-1.0"
 
 
@@ -64,7 +64,7 @@ PARAMS: dict[str, Param] = {
     # ---------------------------------------------------------------- demand (firms)
     "demand_elasticity": _p("demand", float, 0.2, 0.0, 2.0,
                             "short-run price elasticity of firms' consumption (abs. value)",
-                            "assumption: very inelastic short-run demand (rare-earth-facts.md: "
+                            "assumption: very inelastic short-run demand (docs/sources.md: "
                             "no good point estimate; magnets are a small share of cost)"),
     "inventory_price_elasticity": _p("demand", float, 2.0, 0.0, 10.0,
                                      "how fast firms' inventory target shrinks when the price "
@@ -76,7 +76,7 @@ PARAMS: dict[str, Param] = {
     "hoarding_sensitivity": _p("demand", float, 6.0, 0.0, 36.0,
                                "extra cover months firms want at perceived risk 1",
                                "assumption: precautionary buying amplified the 2010-11 spike "
-                               "(rare-earth-facts.md)"),
+                               "(docs/sources.md)"),
     "inventory_adjust_rate": _p("demand", float, 0.25, 0.0, 1.0,
                                 "share of the inventory gap firms close per month"),
     "price_expectation_weight": _p("demand", float, 0.2, 0.0, 1.0,
@@ -131,7 +131,7 @@ PARAMS: dict[str, Param] = {
                                 "lead time of a brownfield expansion, months"),
     "refining_lead_months": _p("supply", int, 72, 1, 240,
                                "lead time of new separation capacity, months",
-                               "5-8 years (rare-earth-facts.md)"),
+                               "5-8 years (docs/sources.md)"),
     "seller_reserve_frac": _p("supply", float, 0.5, 0.0, 5.0,
                               "producers hold stock below this share of the reference price"),
     "bloc_switch_gain": _p("supply", float, 0.05, 0.0, 1.0,
@@ -147,7 +147,7 @@ PARAMS: dict[str, Param] = {
                                "discount buyers give allied sellers, share of reference price"),
     "licence_delay_months": _p("trade", int, 2, 0, 24,
                                "months until licences are approved in full",
-                               "2025: shipments stalled for weeks (rare-earth-facts.md)"),
+                               "2025: shipments stalled for weeks (docs/sources.md)"),
     "licence_share": _p("trade", float, 0.8, 0.0, 1.0,
                         "share of requested volume approved under a licence regime once the "
                         "delay has passed", "assumption (calibrated range 0.5-0.95)"),

@@ -292,7 +292,7 @@ class Run:
     def network(self) -> tuple[Any, dict[str, str], dict[str, float]]:
         """Return the bloc network as the view draws it.
 
-        A bloc is a connected group of the alliance graph with two or more members (DESIGN.md);
+        A bloc is a connected group of the alliance graph with two or more members (see docs/architecture.md);
         it is named after its alliance (``US-Japan``) when its states share one, else after its
         states (``CHN``). Node size is consumption (states, t/month of both products) or mine
         output (miners, t REO/month), scaled by the square root to marker areas.

@@ -21,3 +21,29 @@ def test_readme_lists_every_parameter_and_column_family():
         assert f"| `{name}` |" in text, name
     for col in abm.COLUMNS:
         assert f"| `{col.name}` |" in text, col.name
+
+
+def test_nothing_cites_a_file_outside_the_repository():
+    outside = ("DESIGN" + ".md", "rare-earth-" + "facts", "shared/" + "reference")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    hits = []
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix in (".png", ".parquet") or not path.is_file():
+            continue
+        text = path.read_text(errors="ignore")
+        hits += [f"{name}: {w}" for w in outside if w in text]
+    assert not hits, hits
+
+
+def test_docs_exist_and_name_the_modules_they_describe():
+    arch = (ROOT / "docs" / "architecture.md").read_text()
+    for module in ("market.py", "policy.py", "actions.py", "strategies.py", "exchange.py",
+                   "agents/state.py", "agents/miner.py", "agents/firms.py", "model.py",
+                   "columns.py", "params.py"):
+        assert module in arch, module
+    odd = (ROOT / "docs" / "odd.md").read_text()
+    for element in ("Purpose", "Entities, state variables", "Process overview", "Design concepts",
+                    "Initialization", "Input data", "Submodels"):
+        assert re.search(element, odd), element
