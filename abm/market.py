@@ -1,52 +1,64 @@
-"""Market clearing for one product: orders in, flows and nodal prices out.
+"""Market clearing: orders in, flows and nodal prices out (pure functions).
 
 The market is a small network. Every country is a node that can sell (refined oxide offered by
-its refiners, producers' stocks and state stockpile releases) and buy (its firms' aggregated
-demand curve plus state stockpile purchases). A seller-country -> buyer-country *link* carries
-oxide at a small link cost (US$/kg) and up to a cap (t/month) that comes from export policy:
+its refiners, producers' stocks, state stockpile releases, traders' stocks) and buy (its firms'
+aggregated demand curve plus state and trader purchases). A seller-country -> buyer-country
+*link* carries a product at a link cost (US$/kg) and up to a cap (t/month) from export policy:
 ``inf`` = open, ``0`` = ban, a finite number = quota or licensed volume. A seller may also have an
-aggregate export cap over all foreign links (an export quota that does not name a destination).
+aggregate export cap over all its foreign links (an export quota that names no destination).
 
-Clearing maximises welfare (value of the demand served minus asks and link costs) under those
-caps. It is a linear programme solved with HiGHS; the dual of each node's balance row is the
-node's price (US$/kg), so nodal prices emerge: with open trade they differ only by link costs,
-and a binding cap splits them into two tiers (low inside the exporter, high outside).
+Two refinements of the links (both optional):
 
-Speed: the LP is small (a few hundred columns), so ``scipy.optimize.linprog``'s Python-side
-work (input cleaning, sparse-matrix conversions, option checks and a per-column loop over the
-basis) costs about twice the solve itself. :func:`clear_market` therefore builds the
-column-wise constraint matrix directly with numpy and hands it to the HiGHS bindings bundled
-with SciPy (``scipy.optimize._highspy``), with exactly the options ``linprog(method="highs")``
-uses. The solver sees the same problem, so the solution is bit-for-bit the one ``linprog``
-returns (``tests/test_market_fastpath.py`` checks this); where the private bindings are missing
-(another SciPy layout) the public ``linprog`` is used instead. ``clear_market(...,
-solver="linprog")`` forces the public route.
+- **sticky sourcing**: a foreign link carries its *relationship* volume (``sticky_cap``, e.g.
+  a share of its normal flow) at the link cost, and anything beyond at an extra
+  ``switch_cost``: buyers keep their usual suppliers unless a price difference covers the cost of
+  switching, so trade does not flip wholesale on a 1% cost difference (a piecewise-linear
+  version of Armington-style sourcing with sticky contracts);
+- **unrecorded (grey) trade**: tranches of capacity between countries outside every policy cap
+  and export cap, at costs that rise tranche by tranche (smuggling, mislabelled goods): they
+  carry more as the price gap between two nodes grows, and are reported apart from the flows.
 
-All functions here are pure: they read their arguments and return new objects.
+Several products can clear together with a :class:`Conversion`: at each node a processing
+capacity turns fixed amounts of input products into an output product (oxide into NdFeB
+magnets) at a cost. Clearing maximises welfare (value of demand served minus asks, link and
+conversion costs) under every cap, as one linear programme solved with HiGHS
+(:mod:`abm.lp`); the dual of each balance row is a nodal price (US$/kg), so prices emerge: with
+open trade they differ by link costs, a binding cap splits them into two tiers, and a magnet's
+price is its oxide content at the converting node plus the conversion cost (plus a scarcity
+rent when capacity binds). A node's sales and purchases are split over its steps in merit
+order, which conserves every tonne by construction.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import coo_matrix
 
-try:  # HiGHS bindings bundled with SciPy >= 1.15 (private; fall back to linprog without them)
-    from scipy.optimize._highspy import _core as _highs
+from abm import lp as _lp
 
-    for _name in ("HighsLp", "HighsOptions", "HighsStatus", "HighsModelStatus",
-                  "MatrixFormat", "_Highs", "kHighsInf"):
-        getattr(_highs, _name)
-except (ImportError, AttributeError):  # pragma: no cover - depends on the SciPy build
-    _highs = None
+__all__ = ["MarketOrders", "GreyTranche", "Conversion", "ClearingResult", "ClearingError",
+           "clear_market", "clear_chain", "price_grid", "NOISE_SHARE"]
 
-__all__ = ["MarketOrders", "ClearingResult", "ClearingError", "clear_market", "price_grid"]
+#: flows below this share of the month's traded volume are solver noise
+NOISE_SHARE = 1e-12
 
 
 class ClearingError(ValueError):
     """Raised when orders are malformed or the clearing problem cannot be solved."""
+
+
+@dataclass(frozen=True)
+class GreyTranche:
+    """Unrecorded trade capacity between countries, outside policy and export caps.
+
+    Attributes:
+        cap: (N, N) t/month each link can carry in this tranche (0 = none).
+        cost: (N, N) US$/kg to ship in this tranche (link cost plus the risk premium).
+    """
+
+    cap: np.ndarray
+    cost: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,10 @@ class MarketOrders:
         link_cap: (N, N) t/month per link; ``inf`` = open, ``0`` = closed. The diagonal
             (domestic trade) is always open.
         export_cap: (N,) t/month over all foreign links of a seller; ``inf`` = none.
+        sticky_cap: (N, N) t/month of a foreign link's relationship tranche, or ``None`` (no
+            switching cost).
+        switch_cost: (N, N) US$/kg extra beyond the relationship tranche.
+        grey: unrecorded trade tranches.
     """
 
     nodes: tuple[str, ...]
@@ -76,6 +92,9 @@ class MarketOrders:
     link_cost: np.ndarray
     link_cap: np.ndarray
     export_cap: np.ndarray
+    sticky_cap: np.ndarray | None = None
+    switch_cost: np.ndarray | None = None
+    grey: tuple[GreyTranche, ...] = ()
 
     def validate(self) -> None:
         """Check shapes, signs and finiteness at the market boundary.
@@ -92,32 +111,50 @@ class MarketOrders:
         k = self.demand_bid.shape
         if len(k) != 1 or self.demand_qty.shape != (n, k[0]):
             raise ClearingError(f"demand_qty must have shape ({n}, {k[0] if k else '?'})")
-        if self.link_cost.shape != (n, n) or self.link_cap.shape != (n, n):
-            raise ClearingError(f"link_cost and link_cap must have shape ({n}, {n})")
+        for name in ("link_cost", "link_cap", "sticky_cap", "switch_cost"):
+            arr = getattr(self, name)
+            if arr is not None and arr.shape != (n, n):
+                raise ClearingError(f"{name} must have shape ({n}, {n})")
+        if (self.sticky_cap is None) != (self.switch_cost is None):
+            raise ClearingError("sticky_cap and switch_cost go together")
         if self.export_cap.shape != (n,):
             raise ClearingError(f"export_cap must have shape ({n},)")
         # one vectorised check of every value first (the common case: all fine); only when it
         # fails do the per-array checks below run, to name the array at fault
-        values = np.concatenate([self.supply_qty, self.supply_ask, self.demand_bid,
-                                 self.demand_qty.ravel(), self.link_cost.ravel()])
-        caps = np.concatenate([self.link_cap.ravel(), self.export_cap])
+        finite = [self.supply_qty, self.supply_ask, self.demand_bid, self.demand_qty.ravel(),
+                  self.link_cost.ravel()]
+        finite += [t.cost.ravel() for t in self.grey]
+        if self.switch_cost is not None:
+            finite.append(self.switch_cost.ravel())
+        values = np.concatenate(finite)
+        caps = np.concatenate([self.link_cap.ravel(), self.export_cap]
+                              + [t.cap.ravel() for t in self.grey]
+                              + ([self.sticky_cap.ravel()] if self.sticky_cap is not None
+                                 else []))
         if not (np.isfinite(values).all() and values.min(initial=0.0) >= 0
-                and caps.min(initial=0.0) >= 0):
+                and caps.min(initial=0.0) >= 0 and not np.isnan(caps).any()):
             self._name_bad_values()
         if k[0] > 1 and np.any(np.diff(self.demand_bid) >= 0):
             raise ClearingError("demand_bid must be strictly decreasing")
 
     def _name_bad_values(self) -> None:
         """Raise :class:`ClearingError` naming the first array with a bad value."""
-        for name in ("supply_qty", "supply_ask", "demand_bid", "demand_qty", "link_cost"):
-            arr = getattr(self, name)
+        named = [(n, getattr(self, n)) for n in
+                 ("supply_qty", "supply_ask", "demand_bid", "demand_qty", "link_cost",
+                  "switch_cost")]
+        named += [(f"grey[{i}].cost", t.cost) for i, t in enumerate(self.grey)]
+        for name, arr in named:
+            if arr is None:
+                continue
             if not np.all(np.isfinite(arr)):
                 raise ClearingError(f"{name} contains NaN or infinity")
             if np.any(arr < 0):
                 raise ClearingError(f"{name} contains a negative value")
-        for name in ("link_cap", "export_cap"):
-            arr = getattr(self, name)
-            if np.any(np.isnan(arr)) or np.any(arr < 0):
+        caps = [("link_cap", self.link_cap), ("export_cap", self.export_cap),
+                ("sticky_cap", self.sticky_cap)]
+        caps += [(f"grey[{i}].cap", t.cap) for i, t in enumerate(self.grey)]
+        for name, arr in caps:
+            if arr is not None and (np.any(np.isnan(arr)) or np.any(arr < 0)):
                 raise ClearingError(f"{name} contains NaN or a negative value")
 
     @property
@@ -128,17 +165,54 @@ class MarketOrders:
 
 
 @dataclass(frozen=True)
+class Conversion:
+    """Processing at the nodes: input products into an output product.
+
+    Attributes:
+        output: the product made (e.g. ``magnet``).
+        inputs: product -> t of it per t of output (e.g. NdPr oxide per t of magnet).
+        capacity: (N,) t of output per month each node can make.
+        cost: (N,) US$/kg of output, the conversion cost besides the inputs.
+    """
+
+    output: str
+    inputs: dict[str, float]
+    capacity: np.ndarray
+    cost: np.ndarray
+
+    def validate(self, products, n: int) -> None:
+        """Check the conversion against the products cleared and the node count.
+
+        Raises:
+            ClearingError: naming the problem.
+        """
+        if self.output not in products or any(p not in products for p in self.inputs):
+            raise ClearingError("conversion names a product that is not cleared")
+        if self.output in self.inputs:
+            raise ClearingError("a conversion cannot use its own output")
+        if self.capacity.shape != (n,) or self.cost.shape != (n,):
+            raise ClearingError(f"conversion capacity and cost must have shape ({n},)")
+        vals = np.concatenate([self.capacity, self.cost, list(self.inputs.values())])
+        if not np.isfinite(vals).all() or vals.min(initial=0.0) < 0:
+            raise ClearingError("conversion capacity, cost and inputs must be finite and >= 0")
+
+
+@dataclass(frozen=True)
 class ClearingResult:
     """Allocation and prices of one product for one month.
 
     Attributes:
-        flows: (N, N) t shipped from seller node (row) to buyer node (column).
+        flows: (N, N) t shipped on recorded links from seller node (row) to buyer (column).
         sold: (S,) t sold from each supply step.
         bought: (N, K) t bought on each demand step.
         price: (N,) US$/kg, the buyer-node price (the dual of the node's buying balance).
         seller_price: (N,) US$/kg, the seller-node price (what a seller there receives).
-        welfare: US$ thousand (t x US$/kg): value served minus asks minus link costs.
+        welfare: US$ thousand (t x US$/kg): value served minus asks, link (and, for a
+            conversion's output, conversion) costs.
         method: the algorithm that solved it (``"lp"``).
+        grey_flows: (N, N) t shipped unrecorded.
+        converted_in: (N,) t of this product used by conversion at each node.
+        converted_out: (N,) t of this product made by conversion at each node.
     """
 
     flows: np.ndarray
@@ -148,16 +222,28 @@ class ClearingResult:
     seller_price: np.ndarray
     welfare: float
     method: str
+    grey_flows: np.ndarray | None = None
+    converted_in: np.ndarray | None = None
+    converted_out: np.ndarray | None = None
+
+    @property
+    def all_flows(self) -> np.ndarray:
+        """(N, N) recorded plus unrecorded flows."""
+        return self.flows if self.grey_flows is None else self.flows + self.grey_flows
 
     @property
     def purchases(self) -> np.ndarray:
-        """(N,) t bought by each node."""
-        return self.flows.sum(axis=0)
+        """(N,) t bought by each node's buyers (conversion input excluded)."""
+        inflow = self.all_flows.sum(axis=0)
+        return inflow if self.converted_in is None else np.clip(inflow - self.converted_in,
+                                                                0.0, None)
 
     @property
     def sales(self) -> np.ndarray:
-        """(N,) t sold by each node's sellers."""
-        return self.flows.sum(axis=1)
+        """(N,) t sold from each node's supply steps (conversion output excluded)."""
+        out = self.all_flows.sum(axis=1)
+        return out if self.converted_out is None else np.clip(out - self.converted_out, 0.0,
+                                                              None)
 
     def unmet(self, orders: MarketOrders, price_floor: float = 0.0) -> np.ndarray:
         """(N,) t of demand bid at or above ``price_floor`` that was not served."""
@@ -202,201 +288,133 @@ def clear_market(orders: MarketOrders, *, validate: bool = True,
     Raises:
         ClearingError: malformed orders, an unknown solver, or the solver failed.
     """
+    return clear_chain({"product": orders}, validate=validate, solver=solver)["product"]
+
+
+def clear_chain(orders: dict[str, MarketOrders], conversion: Conversion | None = None, *,
+                validate: bool = True, solver: str = "auto") -> dict[str, ClearingResult]:
+    """Clear several products together, with an optional conversion between them.
+
+    Args:
+        orders: product -> its orders (the same nodes for every product).
+        conversion: processing of some products into another at the nodes, or ``None``.
+        validate: check the orders first.
+        solver: as in :func:`clear_market`.
+
+    Returns:
+        product -> its allocation and nodal prices.
+
+    Raises:
+        ClearingError: malformed orders, an unknown solver, or the solver failed.
+    """
     if solver not in ("auto", "direct", "linprog"):
         raise ClearingError(f"unknown solver {solver!r}: use 'auto', 'direct' or 'linprog'")
-    if solver == "direct" and _highs is None:
+    if solver == "direct" and not _lp.has_direct_solver():
         raise ClearingError("this SciPy build has no bundled HiGHS bindings; use 'linprog'")
+    if not orders:
+        raise ClearingError("no products to clear")
+    nodes = next(iter(orders.values())).nodes
     if validate:
-        orders.validate()
-    return _clear_lp(orders, direct=solver != "linprog" and _highs is not None)
+        for o in orders.values():
+            if o.nodes != nodes:
+                raise ClearingError("every product must have the same nodes")
+            o.validate()
+        if conversion is not None:
+            conversion.validate(orders, len(nodes))
+    problem = _lp.build(orders, conversion)
+    try:
+        x, duals = _lp.solve(problem, direct=solver != "linprog")
+    except _lp.SolveError as exc:
+        raise ClearingError(str(exc)) from None
+    return _results(orders, conversion, problem, x, duals)
 
 
-def _clear_lp(o: MarketOrders, direct: bool = True) -> ClearingResult:
-    """Solve the capped problem as an LP with HiGHS (see module docstring)."""
-    n = len(o.nodes)
-    n_s = o.supply_qty.size
-    k = o.demand_bid.size
-    cap = o.link_cap.copy()
-    np.fill_diagonal(cap, np.inf)
-    seller_has = np.bincount(o.supply_node, weights=o.supply_qty, minlength=n) > 0
-    buyer_has = o.demand_qty.sum(axis=1) > 0
-    link_s, link_b = np.nonzero((cap > 0) & seller_has[:, None] & buyer_has[None, :])
-    n_l = link_s.size
+def _results(orders, conversion, problem, x, duals) -> dict[str, ClearingResult]:
+    """Flows, step quantities, prices and welfare of every product from the LP solution."""
+    n = len(next(iter(orders.values())).nodes)
+    made = np.zeros(n)
+    if problem.conv_nodes.size:
+        made[problem.conv_nodes] = np.clip(x[problem.conv_cols], 0.0, None)
+    raw = {}
+    for p, o in orders.items():
+        blk = problem.blocks[p]
+        vals = np.clip(x[blk.links], 0.0, None)
+        flows, grey = np.zeros((n, n)), np.zeros((n, n))
+        np.add.at(flows, (blk.link_s[~blk.grey], blk.link_b[~blk.grey]), vals[~blk.grey])
+        np.add.at(grey, (blk.link_s[blk.grey], blk.link_b[blk.grey]), vals[blk.grey])
+        own = made if conversion is not None and p == conversion.output else None
+        raw[p] = _clean_flows(o, flows, grey, own)
+    if conversion is not None:
+        made = _feasible_conversion(made, conversion, raw)
+    out = {}
+    for p, o in orders.items():
+        blk = problem.blocks[p]
+        flows, grey = raw[p]
+        conv_in = conv_out = None
+        sales, purchases = flows.sum(axis=1) + grey.sum(axis=1), flows.sum(axis=0) + grey.sum(
+            axis=0)
+        if conversion is not None:
+            conv_in = made * conversion.inputs.get(p, 0.0)
+            conv_out = made if p == conversion.output else np.zeros(n)
+            sales = np.clip(sales - conv_out, 0.0, None)
+            purchases = np.clip(purchases - conv_in, 0.0, None)
+        eq = blk.seller_row - problem.n_ub
+        seller_price = np.clip(duals[eq:eq + n], 0.0, None)
+        price = np.clip(duals[eq + n:eq + 2 * n], 0.0, None)
+        price, seller_price = _fill_idle_prices(o, price, seller_price, blk.seller_has,
+                                                blk.buyer_has)
+        sold, bought = _distribute(o, sales, purchases)
+        # welfare: value served - asks - the cost of every link tranche used (- conversion)
+        link_cost = float((np.clip(x[blk.links], 0.0, None) * problem.c[blk.links]).sum())
+        welfare = float((bought * o.demand_bid[None, :]).sum() - (sold * o.supply_ask).sum()
+                        - link_cost)
+        if conversion is not None and p == conversion.output:
+            welfare -= float((made * conversion.cost).sum())
+        out[p] = ClearingResult(flows, sold, bought, price, seller_price, welfare, "lp",
+                                grey if o.grey else None, conv_in, conv_out)
+    return out
 
-    # Objective: asks + link costs - bid values (minimise).
-    c = np.concatenate([o.supply_ask, o.link_cost[link_s, link_b], -np.tile(o.demand_bid, n)])
-    bounds_hi = np.concatenate([o.supply_qty, cap[link_s, link_b], o.demand_qty.ravel()])
-    # Rows: aggregate export caps first (<=), then 2n equality rows:
-    #   rows 0..n-1: seller balance  sum(q at s) - sum(x out of s) = 0
-    #   rows n..2n-1: buyer balance sum(x into b) - sum(d at b) = 0
-    capped = np.nonzero(np.isfinite(o.export_cap))[0]
-    if direct:
-        x, marg = _solve_direct(o, n, k, link_s, link_b, capped, c, bounds_hi)
-    else:
-        x, marg = _solve_linprog(o, n, k, link_s, link_b, capped, c, bounds_hi)
-    flows = np.zeros((n, n))
-    np.add.at(flows, (link_s, link_b), np.clip(x[n_s : n_s + n_l], 0.0, None))
-    flows = _clean_flows(o, flows)
-    seller_price = np.clip(marg[:n], 0.0, None)
-    price = np.clip(marg[n:], 0.0, None)
-    # Nodes without a live balance row have an arbitrary dual: price them by arbitrage.
-    price, seller_price = _fill_idle_prices(o, price, seller_price, seller_has, buyer_has, cap)
-    sold, bought = _distribute(o, flows)
-    return ClearingResult(flows, sold, bought, price, seller_price, _welfare(o, sold, bought,
-                                                                            flows), "lp")
 
-
-#: flows below this share of the month's traded volume are solver noise
-NOISE_SHARE = 1e-12
-
-
-def _clean_flows(o: MarketOrders, flows: np.ndarray) -> np.ndarray:
-    """Remove solver noise from the flows and keep every seller within its supply.
+def _clean_flows(o: MarketOrders, flows: np.ndarray, grey: np.ndarray,
+                 made: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Remove solver noise from the flows and keep every seller within what it offered.
 
     The threshold is relative to the volume actually traded this month (not to the largest
     demand step, which at high elasticity can be many orders of magnitude larger than any
-    trade). A seller node whose flows exceed its supply by solver tolerance is scaled back to
-    its supply, so that no tonne is shipped that was not offered.
+    trade). A seller node whose shipments exceed its supply (plus what it converted) by solver
+    tolerance is scaled back, so that no tonne is shipped that was not offered.
     """
-    total = float(flows.sum())
+    total = float(flows.sum() + grey.sum())
     if total <= 0.0:
-        return np.zeros_like(flows)
+        return np.zeros_like(flows), np.zeros_like(grey)
     flows = np.where(flows < NOISE_SHARE * total, 0.0, flows)
+    grey = np.where(grey < NOISE_SHARE * total, 0.0, grey)
     n = len(o.nodes)
     supply = np.bincount(o.supply_node, weights=o.supply_qty, minlength=n)
-    sales = flows.sum(axis=1)
+    if made is not None:
+        supply = supply + made
+    sales = flows.sum(axis=1) + grey.sum(axis=1)
     over = sales > supply
     if over.any():
         with np.errstate(invalid="ignore", divide="ignore"):
             factor = np.where(over, supply / sales, 1.0)
-        flows = flows * factor[:, None]
-    return flows
+        flows, grey = flows * factor[:, None], grey * factor[:, None]
+    return flows, grey
 
 
-def _solve_linprog(o, n, k, link_s, link_b, capped, c, bounds_hi):
-    """Solve with the public ``scipy.optimize.linprog``; returns (x, equality-row duals)."""
-    n_s, n_l = o.supply_qty.size, link_s.size
-    n_var = c.size
-    bounds = np.column_stack([np.zeros(n_var), np.where(np.isinf(bounds_hi), None, bounds_hi)])
-    rows = np.concatenate([o.supply_node, link_s, n + link_b, n + np.repeat(np.arange(n), k)])
-    cols = np.concatenate([
-        np.arange(n_s),
-        n_s + np.arange(n_l),
-        n_s + np.arange(n_l),
-        n_s + n_l + np.arange(n * k),
-    ])
-    vals = np.concatenate([np.ones(n_s), -np.ones(n_l), np.ones(n_l), -np.ones(n * k)])
-    a_eq = coo_matrix((vals, (rows, cols)), shape=(2 * n, n_var)).tocsr()
-    b_eq = np.zeros(2 * n)
-    a_ub = b_ub = None
-    if capped.size:
-        foreign = link_s != link_b
-        r, cc = [], []
-        for i, s in enumerate(capped):
-            sel = np.nonzero(foreign & (link_s == s))[0]
-            r.extend([i] * sel.size)
-            cc.extend((n_s + sel).tolist())
-        a_ub = coo_matrix((np.ones(len(r)), (r, cc)), shape=(capped.size, n_var)).tocsr()
-        b_ub = o.export_cap[capped]
-    res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-    if res.status != 0:
-        raise ClearingError(f"market clearing failed: {res.message}")
-    return res.x, res.eqlin.marginals
+def _feasible_conversion(made: np.ndarray, conversion: Conversion, raw) -> np.ndarray:
+    """Conversion output no larger than what was shipped from the node, nor than its inputs
+    bought there allow (solver tolerance), so both sides of the books agree."""
+    flows, grey = raw[conversion.output]
+    made = np.minimum(made, flows.sum(axis=1) + grey.sum(axis=1))
+    for p, a in conversion.inputs.items():
+        if a > 0:
+            f, g = raw[p]
+            made = np.minimum(made, (f.sum(axis=0) + g.sum(axis=0)) / a)
+    return np.clip(np.minimum(made, conversion.capacity), 0.0, None)
 
 
-def _highs_options():
-    """The options ``linprog(method="highs")`` passes to HiGHS with its defaults."""
-    opt = _highs.HighsOptions()
-    opt.presolve = "on"
-    opt.highs_debug_level = 0  # kHighsDebugLevelNone
-    opt.log_to_console = False
-    opt.output_flag = False
-    opt.simplex_strategy = 1  # kSimplexStrategyDual
-    return opt
-
-
-try:
-    _HIGHS_OPTIONS = _highs_options() if _highs is not None else None
-except (AttributeError, TypeError):  # pragma: no cover - another bindings layout: use linprog
-    _HIGHS_OPTIONS = _highs = None
-
-
-def _solve_direct(o, n, k, link_s, link_b, capped, c, bounds_hi):
-    """Solve with HiGHS directly; returns (x, equality-row duals).
-
-    The column-wise (CSC) matrix is written down directly: every column has its nonzeros in
-    increasing row order, as ``csc_array(vstack((A_ub, A_eq)))`` in ``linprog`` would give, so
-    HiGHS receives the identical problem. Rows: ``m_ub`` export-cap rows, then the ``2n``
-    balance rows.
-    """
-    n_s, n_l = o.supply_qty.size, link_s.size
-    n_d = n * k
-    m_ub = capped.size
-    inf = _highs.kHighsInf
-    # export-cap row of each link column (-1 = none): foreign links out of a capped seller
-    cap_row = np.full(n, -1)
-    cap_row[capped] = np.arange(m_ub)
-    link_ub = np.where(link_s != link_b, cap_row[link_s], -1)
-    has_ub = link_ub >= 0
-    # nonzeros per column: supply 1, link 2 (+1 with a cap row), demand 1
-    per_col = np.concatenate([np.ones(n_s, np.int32), 2 + has_ub.astype(np.int32),
-                              np.ones(n_d, np.int32)])
-    indptr = np.zeros(per_col.size + 1, np.int32)
-    np.cumsum(per_col, out=indptr[1:])
-    nnz = int(indptr[-1])
-    index = np.empty(nnz, np.int32)
-    value = np.empty(nnz)
-    # supply columns: +1 on the seller balance row
-    index[:n_s] = m_ub + o.supply_node
-    value[:n_s] = 1.0
-    # link columns: [+1 cap row], -1 seller row, +1 buyer row
-    start = indptr[n_s : n_s + n_l]
-    off = has_ub.astype(np.int32)
-    index[start[has_ub]] = link_ub[has_ub]
-    value[start[has_ub]] = 1.0
-    index[start + off] = m_ub + link_s
-    value[start + off] = -1.0
-    index[start + off + 1] = m_ub + n + link_b
-    value[start + off + 1] = 1.0
-    # demand columns: -1 on the buyer balance row
-    index[nnz - n_d :] = m_ub + n + np.repeat(np.arange(n), k)
-    value[nnz - n_d :] = -1.0
-
-    m = m_ub + 2 * n
-    lhs = np.zeros(m)
-    rhs = np.zeros(m)
-    lhs[:m_ub] = -inf
-    rhs[:m_ub] = o.export_cap[capped]
-    ub = np.where(np.isinf(bounds_hi), inf, bounds_hi)
-
-    lp = _highs.HighsLp()
-    lp.num_col_ = c.size
-    lp.num_row_ = m
-    lp.a_matrix_.num_col_ = c.size
-    lp.a_matrix_.num_row_ = m
-    lp.a_matrix_.format_ = _highs.MatrixFormat.kColwise
-    lp.col_cost_ = c
-    lp.col_lower_ = np.zeros(c.size)
-    lp.col_upper_ = ub
-    lp.row_lower_ = lhs
-    lp.row_upper_ = rhs
-    # integer vectors go through pybind11's sequence protocol: a list converts ~3x faster
-    lp.a_matrix_.start_ = indptr.tolist()
-    lp.a_matrix_.index_ = index.tolist()
-    lp.a_matrix_.value_ = value
-    h = _highs._Highs()
-    h.passOptions(_HIGHS_OPTIONS)
-    if h.passModel(lp) == _highs.HighsStatus.kError:
-        raise ClearingError("market clearing failed: HiGHS rejected the model")
-    h.run()
-    status = h.getModelStatus()
-    if status != _highs.HighsModelStatus.kOptimal:
-        raise ClearingError(f"market clearing failed: {h.modelStatusToString(status)}")
-    sol = h.getSolution()
-    return np.asarray(sol.col_value), np.asarray(sol.row_dual)[m_ub:]
-
-
-def _fill_idle_prices(o, price, seller_price, seller_has, buyer_has, cap):
+def _fill_idle_prices(o, price, seller_price, seller_has, buyer_has):
     """Give nodes that neither buy nor sell a well-defined arbitrage price.
 
     A node with no demand has the price at which it would just start to buy: the cheapest
@@ -405,6 +423,8 @@ def _fill_idle_prices(o, price, seller_price, seller_has, buyer_has, cap):
     """
     price = price.copy()
     seller_price = seller_price.copy()
+    cap = o.link_cap.copy()
+    np.fill_diagonal(cap, np.inf)
     open_ = cap > 0
     for b in np.nonzero(~buyer_has)[0]:
         cand = (seller_price + o.link_cost[:, b])[open_[:, b] & seller_has]
@@ -415,7 +435,8 @@ def _fill_idle_prices(o, price, seller_price, seller_has, buyer_has, cap):
     return price, seller_price
 
 
-def _distribute(o: MarketOrders, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _distribute(o: MarketOrders, sales: np.ndarray,
+                purchases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Split each node's sales and purchases over its steps in merit order, exactly.
 
     A node's sales come from its cheapest supply steps first and its purchases fill its
@@ -427,12 +448,11 @@ def _distribute(o: MarketOrders, flows: np.ndarray) -> tuple[np.ndarray, np.ndar
         (sold, bought): (S,) t per supply step and (N, K) t per node and demand step.
     """
     sold = np.zeros(o.supply_qty.size)
-    sales = flows.sum(axis=1)
     order = np.lexsort((np.arange(o.supply_qty.size), o.supply_ask, o.supply_node))
     for node in np.nonzero(sales > 0)[0]:
         steps = order[o.supply_node[order] == node]
-        sold[steps] = _fill_in_order(o.supply_qty[steps], sales[node])
-    purchases = flows.sum(axis=0)
+        if steps.size:
+            sold[steps] = _fill_in_order(o.supply_qty[steps], sales[node])
     bought = np.zeros_like(o.demand_qty)
     for node in np.nonzero(purchases > 0)[0]:
         bought[node] = _fill_in_order(o.demand_qty[node], purchases[node])
@@ -443,7 +463,7 @@ def _fill_in_order(capacity: np.ndarray, amount: float) -> np.ndarray:
     """Fill ``capacity`` steps in the given order with ``amount``; the last step takes the rest.
 
     The result sums to ``amount`` exactly (up to one rounding): the remainder is put on the
-    last step used, and when the steps hold less than the amount (demand steps that the solver
+    last step used, and when the steps hold less than the amount (steps that the solver
     filled within tolerance) the excess goes on the last step too.
     """
     cum = np.cumsum(capacity)
@@ -453,11 +473,3 @@ def _fill_in_order(capacity: np.ndarray, amount: float) -> np.ndarray:
     take[used + 1:] = 0.0
     take[used] = amount - take[:used].sum()
     return take
-
-
-def _welfare(o: MarketOrders, sold, bought, flows) -> float:
-    return float(
-        (bought * o.demand_bid[None, :]).sum()
-        - (sold * o.supply_ask).sum()
-        - (flows * o.link_cost).sum()
-    )

@@ -234,6 +234,7 @@ def test_sales_never_exceed_the_supply_offered_at_a_node():
         supply_ask=np.array([1.0]), demand_bid=np.array([5.0]),
         demand_qty=np.array([[0.0], [20.0]]), link_cost=np.zeros((2, 2)),
         link_cap=np.full((2, 2), np.inf), export_cap=np.full(2, np.inf))
-    flows = _clean_flows(o, np.array([[0.0, 10.0 + 1e-7], [0.0, 0.0]]))
+    flows, _ = _clean_flows(o, np.array([[0.0, 10.0 + 1e-7], [0.0, 0.0]]), np.zeros((2, 2)),
+                            None)
     assert flows.sum(axis=1)[0] <= 10.0
     assert flows[0, 1] == pytest.approx(10.0, rel=1e-15)

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abm import market
+from abm import lp
 from abm.market import ClearingError, MarketOrders, clear_market, price_grid
 
 INF = np.inf
 FIELDS = ("flows", "sold", "bought", "price", "seller_price")
 
-pytestmark = pytest.mark.skipif(market._highs is None,
+pytestmark = pytest.mark.skipif(not lp.has_direct_solver(),
                                 reason="this SciPy build has no bundled HiGHS bindings")
 
 
@@ -135,7 +135,7 @@ def test_unknown_solver_is_a_clear_error():
 def test_without_bundled_bindings_auto_falls_back_to_linprog(monkeypatch):
     o = HAND_CASES["binding link cap"]
     want = clear_market(o, solver="linprog")
-    monkeypatch.setattr(market, "_highs", None)
+    monkeypatch.setattr(lp, "_highs", None)
     got = clear_market(o)
     for f in FIELDS:
         np.testing.assert_array_equal(getattr(got, f), getattr(want, f))
