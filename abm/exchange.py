@@ -40,25 +40,31 @@ class MonthPlan:
         supply: miners' output and its refining (:class:`abm.refining.SupplyPlan`).
         firm_coeffs: product -> firms' order-curve coefficients
             (:meth:`abm.agents.FirmPopulation.order_plan`).
-        state_orders: product -> [(node, t, limit price US$/kg)] of building states.
     """
 
     supply: SupplyPlan
     firm_coeffs: dict
-    state_orders: dict[str, list[tuple[int, float, float]]]
 
 
 @dataclass
 class Book:
     """What settling one product's market needs besides the clearing result.
 
+    Besides producers and firms, any *participant* (states, traders) may offer stock and place
+    limit orders: an object with ``offers(product) -> [(node, t, ask)]``,
+    ``bids(product) -> [(node, t, limit)]``, ``take_sales(product, tonnes)`` (one value per
+    offer) and ``take_purchases(product, tonnes)`` (one per bid). Offers and bids are read
+    without changing the participant, so what-if clearings can call them freely.
+
     Attributes:
         stock: (N,) t offered by producers at each node (stock carried over + refined).
-        release: [(supply step index, state code)] of stockpile releases.
+        offers: [(participant, supply step indices)] of participants' offers.
+        bids: [(participant, node, t, limit US$/kg)] of participants' limit orders, in order.
     """
 
     stock: np.ndarray
-    release: list[tuple[int, str]]
+    offers: list[tuple[object, list[int]]]
+    bids: list[tuple[object, int, float, float]]
 
 
 def link_costs(model, plan: MonthPlan) -> dict[str, np.ndarray]:
@@ -113,20 +119,22 @@ def build_orders(model, plan: MonthPlan, regime: PolicyRegime, *,
         ck, kk, bk, _, _ = plan.firm_coeffs[p]
         h_grid = f_grid[None, :] * firms.price_patience(grid[None, :], p, steady_state)
         cum = aggregate_orders(firms.country, ck, kk, bk, f_grid, h_grid, n)
-        for i, q, limit in plan.state_orders[p]:
+        bids = [(who, i, q, limit) for who in model.participants for i, q, limit in who.bids(p)]
+        for _who, i, q, limit in bids:
             cum[i, grid <= limit] += q
         steps = np.diff(cum, axis=1, prepend=0.0).clip(min=0.0)
         stock = ex.producer_stock[p] + refined[p]
         sup_node, sup_qty = list(range(n)), list(stock)
         sup_ask = [sc.seller_reserve_frac * model.p_ref[p]] * n
-        release = []
-        for code, s in model.states.items():
-            q = s.release_offer(p)
-            if q is not None:
-                release.append((len(sup_qty), code))
-                sup_node.append(model.cidx[code])
-                sup_qty.append(q)
-                sup_ask.append(sc.stockpile_release_price_ratio * model.p_ref[p])
+        offers = []
+        for who in model.participants:
+            mine = who.offers(p)
+            if mine:
+                offers.append((who, list(range(len(sup_qty), len(sup_qty) + len(mine)))))
+                for node, q, ask in mine:
+                    sup_node.append(node)
+                    sup_qty.append(q)
+                    sup_ask.append(ask)
         cap, export_cap = regime.link_caps(
             p, model.countries, ex.normal_flow[p],
             lambda s, p=p: model.export_mix(s, p, plan.supply), model.month,
@@ -136,7 +144,7 @@ def build_orders(model, plan: MonthPlan, regime: PolicyRegime, *,
             supply_qty=np.array(sup_qty, dtype=float), supply_ask=np.array(sup_ask),
             demand_bid=grid, demand_qty=steps, link_cost=costs[p], link_cap=cap,
             export_cap=export_cap)
-        out[p] = (orders, Book(stock, release))
+        out[p] = (orders, Book(stock, offers, bids))
     return out
 
 
@@ -204,15 +212,15 @@ class Exchange:
         self.blocked_links: dict[str, set[tuple[str, str]]] = {p: set() for p in PRODUCTS}
         self.link_cost = {p: np.zeros((n, n)) for p in PRODUCTS}
 
-    def settle_sellers(self, product: str, book: Book, result: ClearingResult, states) -> None:
-        """Producers keep what they did not sell; releasing states hand over what sold."""
+    def settle_sellers(self, product: str, book: Book, result: ClearingResult) -> None:
+        """Producers keep what they did not sell; participants hand over what they sold."""
         n = len(self.countries)
         stock = book.stock - result.sold[:n]
         if np.any(stock < -1e-6):
             raise ConservationError(f"producer stock of {product} went negative")
         self.producer_stock[product] = stock.clip(min=0.0)
-        for k, code in book.release:
-            states[code].add_stock(product, -result.sold[k])
+        for who, steps in book.offers:
+            who.take_sales(product, [float(result.sold[k]) for k in steps])
 
     def remember(self, product: str, orders: MarketOrders, result: ClearingResult,
                  flow_weight: float) -> None:

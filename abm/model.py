@@ -128,10 +128,8 @@ class RareEarthModel(mesa.Model):
         if record:
             for m in self.miners:
                 m.record_output(*supply.routes[m.mine_id])
-        firms = self.firms.order_plan(self.month, self.risk, self.exchange.price)
-        orders = {p: [o for s in self.states.values() if (o := s.purchase_order(p))]
-                  for p in PRODUCTS}
-        return MonthPlan(supply, firms, orders)
+        return MonthPlan(supply, self.firms.order_plan(self.month, self.risk,
+                                                       self.exchange.price))
 
     def settle(self, plan: MonthPlan, orders: dict, results: dict) -> None:
         """Sellers, buyers and memories after the clearing; floors, balance check and risk."""
@@ -139,11 +137,11 @@ class RareEarthModel(mesa.Model):
         for p in PRODUCTS:
             o, book = orders[p]
             r = results[p]
-            self.exchange.settle_sellers(p, book, r, self.states)
+            self.exchange.settle_sellers(p, book, r)
             delivered = self.firms.receive(p, r.price, r.purchases, plan.firm_coeffs[p],
-                                           plan.state_orders[p])
-            for i, q in delivered:
-                self.states[self.countries[i]].add_stock(p, q)
+                                           book.bids)
+            for (who, *_order), q in zip(book.bids, delivered, strict=True):
+                who.take_purchases(p, [q])
             self.exchange.remember(p, o, r, self.sc.normal_flow_weight)
             self.firms.learn(p, r.price)
         for p in PRODUCTS:

@@ -68,6 +68,8 @@ def populate(model) -> None:
     model.bloc_exclusions = read_bloc_exclusions(sc.data_dir)
     model.exchange = Exchange(model.countries, model.p_ref, _link_frac(model))
     model.timeline = Timeline(sc.events)
+    #: who besides producers and firms offers and bids in the markets (see exchange.Book)
+    model.participants = list(model.states.values())
     check_references(model)
 
 

@@ -151,18 +151,18 @@ class FirmPopulation(mesa.Agent):
 
     # ---------------------------------------------------------------- settling
     def receive(self, product: str, price: np.ndarray, purchases: np.ndarray, coeffs,
-                state_orders: list) -> list[tuple[int, float]]:
-        """Book a node's purchases to its firms and building states pro rata, then consume.
+                bids: list) -> list[float]:
+        """Book a node's purchases to its firms and other bidders pro rata, then consume.
 
         Args:
             product: ``light`` or ``heavy``.
             price: (C,) clearing price at each buyer node, US$/kg.
             purchases: (C,) t bought at each node.
             coeffs: this product's :meth:`order_plan` entry.
-            state_orders: (node, t, limit price) of building states.
+            bids: (participant, node, t, limit price) limit orders of other buyers.
 
         Returns:
-            (node, t) delivered to each building state whose limit the price met.
+            t delivered on each bid (0 where the price was above its limit).
         """
         sc, n = self.model.sc, len(self.countries)
         ck, kk, bk, need_ref, f_last = coeffs
@@ -170,11 +170,9 @@ class FirmPopulation(mesa.Agent):
         h_now = f_now * self.price_patience(price, product, False)[0]
         firm_order = firm_orders_at(ck, kk, bk, f_now[self.country], h_now[self.country])
         st_q = np.zeros(n)
-        st_list = []
-        for i, q, limit in state_orders:
-            if price[i] <= limit * (1 + 1e-9):
-                st_q[i] += q
-                st_list.append((i, q))
+        live = [q if price[i] <= limit * (1 + 1e-9) else 0.0 for _w, i, q, limit in bids]
+        for (_w, i, _q, _limit), q in zip(bids, live, strict=True):
+            st_q[i] += q
         tot = self.by_country(firm_order) + st_q
         # A node can buy on a grid step whose price lies just above where the firms'
         # continuous curves reach zero (step discretisation): book it to the firms in
@@ -189,7 +187,7 @@ class FirmPopulation(mesa.Agent):
             fill = np.where(tot > 0, purchases / tot, 0.0)
         self.inventory[product] = self.inventory[product] + firm_order * fill[self.country]
         self._consume(product, need_ref, f_now, f_last)
-        return [(i, q * fill[i]) for i, q in st_list]
+        return [q * fill[i] for (_w, i, _q, _limit), q in zip(bids, live, strict=True)]
 
     def _consume(self, product: str, need_ref, f_now, f_last) -> None:
         want = need_ref * f_now[self.country]

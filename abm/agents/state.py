@@ -103,32 +103,42 @@ class State(mesa.Agent):
         self.pinned = set(self.fixed)
 
     # ---------------------------------------------------------------- market orders
-    def purchase_order(self, product: str) -> tuple[int, float, float] | None:
-        """A building state's order: (node, t this month, limit price US$/kg), or ``None``.
+    def bids(self, product: str) -> list[tuple[int, float, float]]:
+        """A building state's order: [(node, t this month, limit price US$/kg)] or none.
 
         It buys ``stockpile_build_share`` of its monthly use until the stockpile reaches
         ``stockpile_target_months`` of use, at up to ``stockpile_max_price_ratio`` x the
         reference price.
         """
-        if self.stockpile_mode[product] != "build":
-            return None
+        if self.stockpile_mode.get(product) != "build":
+            return []
         sc, m = self.model.sc, self.model
         i = self.index
         target = sc.stockpile_target_months * m.demand_tpm[product][i]
         want = min(sc.stockpile_build_share * m.demand_tpm[product][i],
                    max(target - self.stockpile[product], 0.0))
         if want <= 0:
-            return None
-        return i, want, sc.stockpile_max_price_ratio * m.p_ref[product]
+            return []
+        return [(i, want, sc.stockpile_max_price_ratio * m.p_ref[product])]
 
-    def release_offer(self, product: str) -> float | None:
-        """T a releasing state offers this month (``stockpile_release_share`` of its stock).
+    def offers(self, product: str) -> list[tuple[int, float, float]]:
+        """A releasing state's offer: [(node, t, ask)], ``stockpile_release_share`` of its stock
+        at ``stockpile_release_price_ratio`` x the reference price; none otherwise."""
+        if self.stockpile_mode.get(product) == "release" and self.stockpile.get(product, 0) > 0:
+            sc = self.model.sc
+            return [(self.index, self.stockpile[product] * sc.stockpile_release_share,
+                     sc.stockpile_release_price_ratio * self.model.p_ref[product])]
+        return []
 
-        ``None`` when it is not releasing or holds nothing.
-        """
-        if self.stockpile_mode[product] == "release" and self.stockpile[product] > 0:
-            return self.stockpile[product] * self.model.sc.stockpile_release_share
-        return None
+    def take_sales(self, product: str, tonnes: list[float]) -> None:
+        """Hand over what the stockpile sold."""
+        for t in tonnes:
+            self.add_stock(product, -t)
+
+    def take_purchases(self, product: str, tonnes: list[float]) -> None:
+        """Receive what the stockpile bought."""
+        for t in tonnes:
+            self.add_stock(product, t)
 
     # ---------------------------------------------------------------- deciding
     def decision_month(self) -> bool:
