@@ -93,23 +93,6 @@ def case_missing_price_row(d):
     return "data file prices.csv has no row for product 'heavy' in year 2024"
 
 
-def case_zero_price(d):
-    n = set_field(d / "prices.csv", "2024,light,", "reference_price_usd_per_kg", "0")
-    return (f"data file prices.csv row {n} column 'reference_price_usd_per_kg': expected a "
-            "finite number within (0, 1e+06], got '0'")
-
-
-def case_negative_low_price(d):
-    n = set_field(d / "prices.csv", "2009,heavy,", "low_usd_per_kg", "-130")
-    return f"data file prices.csv row {n} column 'low_usd_per_kg': expected a finite number"
-
-
-def case_low_above_reference(d):
-    n = set_field(d / "prices.csv", "2024,heavy,", "low_usd_per_kg", "280")
-    return (f"data file prices.csv row {n} column 'reference_price_usd_per_kg': expected low <= "
-            "reference <= high, got 280 <= 265 <= 300")
-
-
 def case_unknown_product(d):
     _, n = append_copy(d / "prices.csv", "2024,light,")
     lines = (d / "prices.csv").read_text().splitlines()
@@ -118,54 +101,24 @@ def case_unknown_product(d):
     return f"data file prices.csv row {n} column 'product': unknown product 'medium'"
 
 
-def capacity(value):
+#: A row appended again: (file, row prefix, the key as the message shows it).
+DUPLICATES = [
+    ("states.csv", "2024,USA,", "year 2024, code 'USA'"),
+    ("mines.csv", "2024,MTWELD,", "year 2024, id 'MTWELD'"),
+    ("refining.csv", "2009,CHN,", "year 2009, country 'CHN'"),
+    ("prices.csv", "2024,heavy,", "year 2024, product 'heavy'"),
+    ("links.csv", "ROW,JPN,", "seller 'ROW', buyer 'JPN'"),
+    ("bloc_exclusions.csv", "USA,RUS,", "payer 'USA', excluded_country 'RUS'"),
+]
+
+
+def duplicate_case(file, prefix, key):
     def case(d):
-        n = set_field(d / "mines.csv", "2024,MTWELD,", "capacity_t_reo_per_yr", value)
-        return (f"data file mines.csv row {n} column 'capacity_t_reo_per_yr': expected a finite "
-                f"number within [0, 1e+09], got {value!r}")
-    case.__name__ = f"case_capacity_{value}"
+        first, dup = append_copy(d / file, prefix)
+        return (f"data file {file} row {dup}: repeats the key ({key}) of row {first}; each must "
+                "appear once")
+    case.__name__ = f"case_duplicate_{file.removesuffix('.csv')}"
     return case
-
-
-def case_duplicate_state(d):
-    first, dup = append_copy(d / "states.csv", "2024,USA,")
-    return (f"data file states.csv row {dup}: repeats the key (year 2024, code 'USA') of row "
-            f"{first}; each must appear once")
-
-
-def case_duplicate_mine(d):
-    first, dup = append_copy(d / "mines.csv", "2024,MTWELD,")
-    return f"data file mines.csv row {dup}: repeats the key (year 2024, id 'MTWELD') of row {first}"
-
-
-def case_duplicate_refining(d):
-    first, dup = append_copy(d / "refining.csv", "2009,CHN,")
-    return f"data file refining.csv row {dup}: repeats the key (year 2009, country 'CHN') of row " \
-           f"{first}"
-
-
-def case_duplicate_price(d):
-    first, dup = append_copy(d / "prices.csv", "2024,heavy,")
-    return f"data file prices.csv row {dup}: repeats the key (year 2024, product 'heavy') of row " \
-           f"{first}"
-
-
-def case_duplicate_link(d):
-    first, dup = append_copy(d / "links.csv", "ROW,JPN,")
-    return f"data file links.csv row {dup}: repeats the key (seller 'ROW', buyer 'JPN') of row " \
-           f"{first}"
-
-
-def case_duplicate_exclusion(d):
-    first, dup = append_copy(d / "bloc_exclusions.csv", "USA,RUS,")
-    return (f"data file bloc_exclusions.csv row {dup}: repeats the key (payer 'USA', "
-            f"excluded_country 'RUS') of row {first}")
-
-
-def case_share_above_one(d):
-    n = set_field(d / "mines.csv", "2024,INDIA,", "light_share", "1.5")
-    return (f"data file mines.csv row {n} column 'light_share': expected a finite number within "
-            "[0, 1], got '1.5'")
 
 
 def case_shares_sum_above_one(d):
@@ -173,54 +126,6 @@ def case_shares_sum_above_one(d):
     n = set_field(d / "mines.csv", "2024,CHN_south,", "heavy_share", "0.5")
     return (f"data file mines.csv row {n} column 'heavy_share': light_share + heavy_share = 1.1 "
             "exceeds 1")
-
-
-def case_fractional_lead(d):
-    n = set_field(d / "mines.csv", "2024,MTPASS,", "project_lead_months", "30.5")
-    return (f"data file mines.csv row {n} column 'project_lead_months': expected a whole number "
-            "within [0, 1200], got '30.5'")
-
-
-def case_fractional_year(d):
-    n = set_field(d / "states.csv", "2024,JPN,", "year", "2024.5")
-    return f"data file states.csv row {n} column 'year': expected a whole number within [1900, " \
-           "2200], got '2024.5'"
-
-
-def case_full_width_digits(d):
-    n = set_field(d / "states.csv", "2024,JPN,", "consumption_light_tpy", "\uff17\uff15\uff10\uff10")
-    return f"data file states.csv row {n} column 'consumption_light_tpy': expected a finite number"
-
-
-def case_player_flag(d):
-    n = set_field(d / "states.csv", "2024,EU,", "player", "maybe")
-    return f"data file states.csv row {n} column 'player': expected true or false, got 'maybe'"
-
-
-def case_empty_code(d):
-    n = set_field(d / "states.csv", "2024,AUS,", "code", " ")
-    return f"data file states.csv row {n} column 'code': must not be empty"
-
-
-def case_empty_source(d):
-    n = set_field(d / "refining.csv", "2024,USA,", "source", "")
-    return f"data file refining.csv row {n} column 'source': must not be empty"
-
-
-def case_unknown_refine_country(d):
-    n = set_field(d / "mines.csv", "2024,BRAZIL,", "refine_country", "XXX")
-    return (f"data file mines.csv row {n} column 'refine_country': 'XXX' is not a state in "
-            "states.csv for 2024 (known: AUS, CHN, EU, JPN, ROW, USA)")
-
-
-def case_unknown_refining_country(d):
-    n = set_field(d / "refining.csv", "2024,EU,", "country", "ZZZ")
-    return f"data file refining.csv row {n} column 'country': 'ZZZ' is not a state"
-
-
-def case_link_share(d):
-    n = set_field(d / "links.csv", "ROW,JPN,", "cost_frac", "2")
-    return f"data file links.csv row {n} column 'cost_frac': expected a finite number within [0, 1]"
 
 
 def case_short_row(d):
@@ -247,16 +152,50 @@ def case_missing_column(d):
     return "data file refining.csv lacks column(s): capacity_t_reo_per_yr"
 
 
-CASES = [case_empty, case_blank, case_header_only, case_missing_price_row, case_zero_price,
-         case_negative_low_price, case_low_above_reference, case_unknown_product,
-         capacity("inf"), capacity("Infinity"), capacity("-inf"), capacity("nan"),
-         capacity("1e400"), capacity("2e9"), capacity("-13000"), capacity(""),
-         case_duplicate_state, case_duplicate_mine, case_duplicate_refining,
-         case_duplicate_price, case_duplicate_link, case_duplicate_exclusion,
-         case_share_above_one, case_shares_sum_above_one, case_fractional_lead,
-         case_fractional_year, case_full_width_digits, case_player_flag, case_empty_code,
-         case_empty_source, case_unknown_refine_country, case_unknown_refining_country,
-         case_link_share, case_short_row, case_directory, case_binary, case_missing_column]
+#: One field set to a bad value: (file, row prefix, column, value, end of the message).
+FIELDS = [
+    ("prices.csv", "2024,light,", "reference_price_usd_per_kg", "0",
+     "expected a finite number within (0, 1e+06], got '0'"),
+    ("prices.csv", "2009,heavy,", "low_usd_per_kg", "-130", "expected a finite number"),
+    *[("mines.csv", "2024,MTWELD,", "capacity_t_reo_per_yr", v,
+       f"expected a finite number within [0, 1e+09], got {v!r}")
+      for v in ("inf", "Infinity", "-inf", "nan", "1e400", "2e9", "-13000", "")],
+    ("mines.csv", "2024,INDIA,", "light_share", "1.5",
+     "expected a finite number within [0, 1], got '1.5'"),
+    ("mines.csv", "2024,MTPASS,", "project_lead_months", "30.5",
+     "expected a whole number within [0, 1200], got '30.5'"),
+    ("states.csv", "2024,JPN,", "year", "2024.5",
+     "expected a whole number within [1900, 2200], got '2024.5'"),
+    ("states.csv", "2024,JPN,", "consumption_light_tpy", "\uff17\uff15\uff10\uff10",  # full width
+     "expected a finite number"),
+    ("states.csv", "2024,EU,", "player", "maybe", "expected true or false, got 'maybe'"),
+    ("states.csv", "2024,AUS,", "code", " ", "must not be empty"),
+    ("refining.csv", "2024,USA,", "source", "", "must not be empty"),
+    ("mines.csv", "2024,BRAZIL,", "refine_country", "XXX",
+     "'XXX' is not a state in states.csv for 2024 (known: AUS, CHN, EU, JPN, ROW, USA)"),
+    ("refining.csv", "2024,EU,", "country", "ZZZ", "'ZZZ' is not a state"),
+    ("links.csv", "ROW,JPN,", "cost_frac", "2", "expected a finite number within [0, 1]"),
+]
+
+
+def field_case(file, prefix, column, value, tail):
+    def case(d):
+        n = set_field(d / file, prefix, column, value)
+        return f"data file {file} row {n} column {column!r}: {tail}"
+    case.__name__ = f"case_{file.removesuffix('.csv')}_{column}={value!r}"
+    return case
+
+
+def case_low_above_reference(d):
+    n = set_field(d / "prices.csv", "2024,heavy,", "low_usd_per_kg", "280")
+    return (f"data file prices.csv row {n} column 'reference_price_usd_per_kg': expected low <= "
+            "reference <= high, got 280 <= 265 <= 300")
+
+
+CASES = [case_empty, case_blank, case_header_only, case_missing_price_row, case_unknown_product,
+         case_low_above_reference, case_shares_sum_above_one, case_short_row, case_directory,
+         case_binary, case_missing_column, *[field_case(*f) for f in FIELDS],
+         *[duplicate_case(*f) for f in DUPLICATES]]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.__name__.removeprefix("case_"))
