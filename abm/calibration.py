@@ -180,9 +180,10 @@ def read_table(name: str, data_dir: str | Path | None = None) -> pd.DataFrame:
         msg = str(exc).strip().splitlines()[-1]
         raise InputError(f"malformed data file {name}: {msg}") from None
     df = df.fillna("")  # short rows: missing fields are empty, and refused below
-    missing = [c for c in (*spec.numbers, *spec.text) if c not in df.columns]
+    missing = [repr(c) for c in (*spec.numbers, *spec.text) if c not in df.columns]
     if missing:
-        raise InputError(f"data file {name} lacks column(s): {', '.join(missing)}")
+        raise InputError(f"data file {name} lacks column{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(missing)}")
     for col in spec.text:
         df[col] = df[col].str.strip()
     for col in dict.fromkeys((*spec.key, *spec.names, "source")):

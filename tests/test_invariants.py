@@ -173,6 +173,22 @@ def test_range_cases_cover_every_parameter_and_scenario():
     assert {c.values[2] for c in cases if c.values[1] == "n_firms"} == {n_firms.lo, n_firms.hi}
 
 
+def test_a_month_that_clears_at_price_zero_does_not_break_the_next():
+    """Found by the random test: documented lower ends together give a zero price.
+
+    Sellers who ask nothing (``seller_reserve_frac`` 0), free links, firms that never top up
+    their stock and inelastic demand: the first month's surplus clears at 0 US$/kg (a
+    legitimate outcome), and the next month's demand grid, centred on that price, must still
+    be a valid grid (strictly decreasing prices) rather than all zeros.
+    """
+    lows = {name: abm.PARAMS[name].lo for name in (
+        "demand_elasticity", "inventory_adjust_rate", "seller_reserve_frac", "link_cost_frac",
+        "ally_preference_frac")}
+    assert set(lows.values()) == {0.0}
+    df, _ = run_checked("baseline", steps=3, seed=0, **lows)
+    assert df["price_light_china"].iloc[0] == 0.0  # the surplus month, as described above
+
+
 def test_a_planted_leak_breaks_the_mass_balance_check():
     """The balance check is not vacuous: one tonne lost from a stock in month 3 is caught."""
     model = abm.RareEarthModel(scenario="baseline", rng=0, n_firms=20)

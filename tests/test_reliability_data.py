@@ -149,7 +149,7 @@ def case_binary(d):
 def case_missing_column(d):
     text = (d / "refining.csv").read_text().replace("capacity_t_reo_per_yr", "capacity", 1)
     (d / "refining.csv").write_text(text)
-    return "data file refining.csv lacks column(s): capacity_t_reo_per_yr"
+    return "data file refining.csv lacks column 'capacity_t_reo_per_yr'"
 
 
 #: One field set to a bad value: (file, row prefix, column, value, end of the message).
