@@ -60,6 +60,10 @@ def read_text_limited(path: str | os.PathLike, max_bytes: int, what: str) -> str
     The file is opened with ``O_NONBLOCK`` (a FIFO without a writer does not hang the
     open) and checked with ``fstat`` on the open descriptor (no race between check and read).
     At most ``max_bytes + 1`` bytes are ever read, also when the file grows meanwhile.
+    Meant for every file a user names, e.g. in the scenario loader::
+
+        text = read_text_limited(path, MAX_SCENARIO_BYTES, "scenario file")
+        doc = tomllib.loads(text)
 
     Args:
         path: the file to read.
