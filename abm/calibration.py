@@ -1,40 +1,136 @@
-"""Load and validate the calibration CSVs in ``abm/data/``.
+"""Load and validate the calibration CSVs in ``abm/data/`` (or a scenario's own ``data_dir``).
 
-Every row carries a ``source``. The loader checks columns, types and signs, and turns any
-problem into one :class:`~abm.errors.InputError` line naming the file, row and column.
+Every row carries a ``source``. Each file is read as a regular UTF-8 file of bounded size
+(:func:`abm.safeio.read_text_limited`), then every number is checked against its column's range
+(:data:`TABLES`: finite, within bounds, whole where it counts months or years), text columns that
+name things must not be empty, and no key may repeat (a second ``USA`` row for 2024 would
+silently double a country's demand). Any problem is one :class:`~abm.errors.InputError` line
+naming the file, the row (its line in the file, the header being line 1) and the column.
+
+Bounds: quantities are capped at :data:`MAX_TONNES` t (world mine output was ~390 kt REO in
+2024, so the cap is thousands of times any real value while keeping every product of tonnes,
+prices and months far inside float64); prices and costs must be positive and at most
+:data:`MAX_USD_PER_KG` (gold trades near 1e5 US$/kg); shares lie in [0, 1]; lead times are whole
+months up to :data:`abm.safeio.MAX_MONTHS`; years lie in [1900, 2200].
 """
 
 from __future__ import annotations
 
+import io
+import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from abm.errors import InputError
+from abm.safeio import MAX_DATA_BYTES, MAX_MONTHS, read_text_limited
 
-__all__ = ["World", "load_world", "load_observed", "read_bloc_exclusions", "read_links",
-           "read_table", "DATA_FILES"]
+__all__ = ["World", "Number", "Table", "TABLES", "DATA_FILES", "MAX_TONNES", "MAX_USD_PER_KG",
+           "load_world", "load_observed", "read_bloc_exclusions", "read_links", "read_table"]
 
-#: file -> (numeric columns that must be >= 0, text columns)
-DATA_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "states.csv": (
-        ("year", "consumption_light_tpy", "consumption_heavy_tpy", "stockpile_light_t",
-         "stockpile_heavy_t"),
-        ("code", "name", "player", "source"),
-    ),
-    "mines.csv": (
-        ("year", "capacity_t_reo_per_yr", "project_capacity_t_reo_per_yr", "project_lead_months",
-         "cost_usd_per_kg_reo", "light_share", "heavy_share"),
-        ("id", "name", "country", "refine_country", "bloc", "source"),
-    ),
-    "refining.csv": (("year", "capacity_t_reo_per_yr"), ("country", "source")),
-    "prices.csv": (
-        ("year", "reference_price_usd_per_kg", "low_usd_per_kg", "high_usd_per_kg"),
-        ("product", "source"),
-    ),
+#: Largest quantity accepted in a data file, t or t/yr.
+MAX_TONNES = 1e9
+#: Largest price or unit cost accepted in a data file, US$/kg.
+MAX_USD_PER_KG = 1e6
+
+
+@dataclass(frozen=True)
+class Number:
+    """The valid values of a numeric column.
+
+    Attributes:
+        lo: smallest value (excluded when ``lo_open``).
+        hi: largest value.
+        integer: whether the value must be a whole number.
+        lo_open: whether ``lo`` itself is refused (prices must be above 0).
+    """
+
+    lo: float
+    hi: float
+    integer: bool = False
+    lo_open: bool = False
+
+    def describe(self) -> str:
+        """Text such as ``a finite number within [0, 1e+09]``."""
+        kind = "a whole number" if self.integer else "a finite number"
+        left = "(" if self.lo_open else "["
+        return f"{kind} within {left}{self.lo:g}, {self.hi:g}]"
+
+    def accepts(self, values: np.ndarray) -> np.ndarray:
+        """Elementwise: finite, within the bounds, and whole when required."""
+        ok = np.isfinite(values)
+        with np.errstate(invalid="ignore"):
+            ok &= (values > self.lo) if self.lo_open else (values >= self.lo)
+            ok &= values <= self.hi
+            if self.integer:
+                ok &= values == np.round(values)
+        return ok
+
+
+_YEAR = Number(1900, 2200, integer=True)
+_TONNES = Number(0.0, MAX_TONNES)
+_PRICE = Number(0.0, MAX_USD_PER_KG, lo_open=True)
+_SHARE = Number(0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A calibration file: its numeric columns, text columns and key.
+
+    Attributes:
+        numbers: numeric column -> valid values.
+        text: text columns (``source`` among them); those in ``key`` or ``names`` must not be
+            empty.
+        key: columns whose combination must be unique.
+        names: further text columns that must not be empty.
+        flags: columns holding ``true`` or ``false``.
+    """
+
+    numbers: dict[str, Number]
+    text: tuple[str, ...]
+    key: tuple[str, ...]
+    names: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+
+
+#: Every calibration file and what it may hold (units in the column names).
+TABLES: dict[str, Table] = {
+    "states.csv": Table(
+        {"year": _YEAR, "consumption_light_tpy": _TONNES, "consumption_heavy_tpy": _TONNES,
+         "stockpile_light_t": _TONNES, "stockpile_heavy_t": _TONNES},
+        ("code", "name", "player", "source"), key=("year", "code"), names=("name",),
+        flags=("player",)),
+    "mines.csv": Table(
+        {"year": _YEAR, "capacity_t_reo_per_yr": _TONNES, "project_capacity_t_reo_per_yr": _TONNES,
+         "project_lead_months": Number(0, MAX_MONTHS, integer=True),
+         "cost_usd_per_kg_reo": _PRICE, "light_share": _SHARE, "heavy_share": _SHARE},
+        ("id", "name", "country", "refine_country", "bloc", "source"), key=("year", "id"),
+        names=("name", "country", "refine_country", "bloc")),
+    "refining.csv": Table({"year": _YEAR, "capacity_t_reo_per_yr": _TONNES},
+                          ("country", "source"), key=("year", "country")),
+    "prices.csv": Table(
+        {"year": _YEAR, "reference_price_usd_per_kg": _PRICE, "low_usd_per_kg": _PRICE,
+         "high_usd_per_kg": _PRICE},
+        ("product", "source"), key=("year", "product")),
+    "links.csv": Table({"cost_frac": _SHARE}, ("seller", "buyer", "source"),
+                       key=("seller", "buyer")),
+    "bloc_exclusions.csv": Table({}, ("payer", "excluded_country", "source"),
+                                 key=("payer", "excluded_country")),
+    "observed_history.csv": Table({"value": Number(-MAX_TONNES, MAX_TONNES)},
+                                  ("date", "variable", "unit", "source"),
+                                  key=("date", "variable"), names=("unit",)),
 }
+
+#: The four tables of a data year: file -> (numeric columns, text columns).
+DATA_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    name: (tuple(TABLES[name].numbers), TABLES[name].text)
+    for name in ("states.csv", "mines.csv", "refining.csv", "prices.csv")}
+
+_OBSERVED_DATE = re.compile(r"[0-9]{4}(-(0[1-9]|1[0-2]))?")
 
 
 @dataclass(frozen=True)
@@ -53,70 +149,140 @@ class World:
         return float(row["reference_price_usd_per_kg"].iloc[0])
 
 
-def _data_dir(data_dir: str | Path | None):
-    return Path(data_dir) if data_dir is not None else resources.files("abm") / "data"
+def _data_dir(data_dir: str | Path | None) -> Path:
+    return Path(data_dir) if data_dir is not None else Path(str(resources.files("abm") / "data"))
+
+
+def _fail(name: str, i: int, col: str | None, what: str) -> InputError:
+    where = f"data file {name} row {i + 2}" + (f" column {col!r}" if col else "")
+    return InputError(f"{where}: {what}")
 
 
 def read_table(name: str, data_dir: str | Path | None = None) -> pd.DataFrame:
-    """Read and validate one calibration table.
+    """Read and validate one calibration file of :data:`TABLES`.
+
+    Numeric columns come back as floats (``year`` as int), text columns stripped of
+    surrounding spaces. Row ``i`` of the frame is line ``i + 2`` of the file.
 
     Raises:
-        InputError: missing file, missing column, non-numeric or negative value, no source.
+        InputError: a missing, unreadable, oversized, binary, empty or malformed file, a missing
+            column, a number that is not finite or out of range, an empty name or source, a
+            flag that is not true/false, or a repeated key; one line naming file, row, column.
     """
-    numeric, text = DATA_FILES[name]
+    spec = TABLES[name]
     path = _data_dir(data_dir) / name
+    text = read_text_limited(path, MAX_DATA_BYTES, "data file")
+    if not text.strip():
+        raise InputError(f"data file {name} is empty (it needs a header line and rows)")
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise InputError(f"data file {name} not found in {_data_dir(data_dir)}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         msg = str(exc).strip().splitlines()[-1]
         raise InputError(f"malformed data file {name}: {msg}") from None
-    missing = [c for c in (*numeric, *text) if c not in df.columns]
+    df = df.fillna("")  # short rows: missing fields are empty, and refused below
+    missing = [repr(c) for c in (*spec.numbers, *spec.text) if c not in df.columns]
     if missing:
-        raise InputError(f"data file {name} lacks column(s): {', '.join(missing)}")
-    for col in numeric:
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna() | (values < 0)
+        raise InputError(f"data file {name} lacks column{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(missing)}")
+    for col in spec.text:
+        df[col] = df[col].str.strip()
+    for col in dict.fromkeys((*spec.key, *spec.names, "source")):
+        if col in spec.text:
+            empty = (df[col] == "").to_numpy()
+            if empty.any():
+                raise _fail(name, int(empty.argmax()), col, "must not be empty")
+    for col in spec.flags:
+        bad = ~df[col].str.lower().isin(("true", "false")).to_numpy()
         if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            raise InputError(
-                f"data file {name} row {i + 2} column {col!r}: expected a number >= 0, "
-                f"got {df[col].iloc[i]!r}")
+            i = int(bad.argmax())
+            raise _fail(name, i, col, f"expected true or false, got {df[col].iloc[i]!r}")
+    for col, rule in spec.numbers.items():
+        values = pd.to_numeric(df[col].str.strip(), errors="coerce").to_numpy(float)
+        bad = ~rule.accepts(values)
+        if bad.any():
+            i = int(bad.argmax())
+            raise _fail(name, i, col, f"expected {rule.describe()}, got {df[col].iloc[i]!r}")
         df[col] = values
-    nosource = df["source"].str.strip() == ""
-    if nosource.any():
-        i = int(nosource.to_numpy().nonzero()[0][0])
-        raise InputError(f"data file {name} row {i + 2}: every row needs a source")
-    df["year"] = df["year"].astype(int)
+    if "year" in spec.numbers:
+        df["year"] = df["year"].astype(int)
+    dup = df.duplicated(list(spec.key), keep=False).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(dup)
+        first = df.loc[rows[0], list(spec.key)]
+        same = rows[(df.loc[rows, list(spec.key)] == first).all(axis=1).to_numpy()]
+        key = ", ".join(f"{c} {first[c]!r}" if isinstance(first[c], str) else f"{c} {first[c]}"
+                        for c in spec.key)
+        raise _fail(name, int(same[1]), None,
+                    f"repeats the key ({key}) of row {int(same[0]) + 2}; each must appear once")
+    _check_rows(name, df)
     return df
+
+
+def _check_rows(name: str, df: pd.DataFrame) -> None:
+    """Checks that relate columns of one row."""
+    if name == "mines.csv":
+        total = (df["light_share"] + df["heavy_share"]).to_numpy()
+        bad = total > 1.0
+        if bad.any():
+            i = int(bad.argmax())
+            raise _fail(name, i, "heavy_share", f"light_share + heavy_share = {total[i]:g} "
+                        "exceeds 1 (both are shares of the same tonne of REO)")
+    elif name == "prices.csv":
+        lo, ref, hi = (df[c].to_numpy() for c in ("low_usd_per_kg", "reference_price_usd_per_kg",
+                                                  "high_usd_per_kg"))
+        bad = (lo > ref) | (ref > hi)
+        if bad.any():
+            i = int(bad.argmax())
+            raise _fail(name, i, "reference_price_usd_per_kg",
+                        f"expected low <= reference <= high, got {lo[i]:g} <= {ref[i]:g} <= "
+                        f"{hi[i]:g}")
+    elif name == "observed_history.csv":
+        bad = ~df["date"].str.fullmatch(_OBSERVED_DATE).to_numpy(bool)
+        if bad.any():
+            i = int(bad.argmax())
+            raise _fail(name, i, "date", f"expected YYYY or YYYY-MM, got {df['date'].iloc[i]!r}")
 
 
 def load_world(year: int, data_dir: str | Path | None = None) -> World:
     """Load the calibration tables for one data year.
 
+    Beyond each file's own checks (:func:`read_table`): every table has rows for the year,
+    China (``CHN``) is a state, every product has a price row, and the countries that mines
+    refine in and that refining capacity sits in are states of that year.
+
     Raises:
-        InputError: when a table is malformed or has no rows for that year.
+        InputError: when a table is malformed, or the year's tables do not fit together.
     """
+    from abm.policy import PRODUCTS
+
     tables = {}
     for name in DATA_FILES:
         df = read_table(name, data_dir)
-        df = df[df["year"] == int(year)].reset_index(drop=True)
+        df = df[df["year"] == int(year)]
         if df.empty:
             raise InputError(f"data file {name} has no rows for year {year}")
-        tables[name.removesuffix(".csv")] = df
-    states = tables["states"]
-    codes = set(states["code"])
-    unknown = set(tables["mines"]["refine_country"]) - codes
-    if unknown:
-        raise InputError(
-            f"mines.csv refine_country names unknown state(s): {', '.join(sorted(unknown))}")
-    for share in ("light_share", "heavy_share"):
-        if (tables["mines"][share] > 1).any():
-            raise InputError(f"mines.csv column {share!r} must be a share within [0, 1]")
+        tables[name] = df
+    codes = set(tables["states.csv"]["code"])
     if "CHN" not in codes:
-        raise InputError("states.csv must contain China (CHN)")
-    return World(year=int(year), **tables)
+        raise InputError(f"data file states.csv must contain China (CHN) for year {year}")
+    for name, col in (("mines.csv", "refine_country"), ("refining.csv", "country")):
+        unknown = ~tables[name][col].isin(codes)
+        if unknown.any():
+            i = int(tables[name].index[unknown.to_numpy()][0])
+            raise _fail(name, i, col, f"{tables[name].loc[i, col]!r} is not a state in "
+                        f"states.csv for {year} (known: {', '.join(sorted(codes))})")
+    prices = tables["prices.csv"]
+    for product in PRODUCTS:
+        if not (prices["product"] == product).any():
+            raise InputError(f"data file prices.csv has no row for product {product!r} in "
+                             f"year {year}")
+    unknown = ~prices["product"].isin(PRODUCTS)
+    if unknown.any():
+        i = int(prices.index[unknown.to_numpy()][0])
+        raise _fail("prices.csv", i, "product", f"unknown product {prices.loc[i, 'product']!r} "
+                    f"(known: {', '.join(PRODUCTS)})")
+    return World(year=int(year), **{n.removesuffix(".csv"): t.reset_index(drop=True)
+                                    for n, t in tables.items()})
 
 
 def read_bloc_exclusions(data_dir: str | Path | None = None) -> dict[str, frozenset[str]]:
@@ -127,27 +293,13 @@ def read_bloc_exclusions(data_dir: str | Path | None = None) -> dict[str, frozen
     excludes Chinese and Russian material). A data directory without the file has none.
 
     Raises:
-        InputError: malformed file, a missing column or an empty source.
+        InputError: malformed file, a missing column, an empty field or a repeated pair.
     """
-    path = _data_dir(data_dir) / "bloc_exclusions.csv"
-    if not path.is_file():
+    if not os.path.lexists(_data_dir(data_dir) / "bloc_exclusions.csv"):
         return {}
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(
-            f"malformed data file bloc_exclusions.csv: {str(exc).splitlines()[-1]}") from None
-    for col in ("payer", "excluded_country", "source"):
-        if col not in df.columns:
-            raise InputError(f"data file bloc_exclusions.csv lacks column {col!r}")
-    blank = (df[["payer", "excluded_country", "source"]].apply(lambda c: c.str.strip()) == "")
-    if blank.any(axis=None):
-        row = int(blank.any(axis=1).to_numpy().nonzero()[0][0]) + 2
-        raise InputError(f"data file bloc_exclusions.csv row {row}: payer, excluded_country "
-                         "and source must not be empty")
+    df = read_table("bloc_exclusions.csv", data_dir)
     out: dict[str, set[str]] = {}
-    for payer, excluded in zip(df["payer"].str.strip(), df["excluded_country"].str.strip(),
-                               strict=True):
+    for payer, excluded in zip(df["payer"], df["excluded_country"], strict=True):
         out.setdefault(payer, set()).add(excluded)
     return {k: frozenset(v) for k, v in out.items()}
 
@@ -156,23 +308,17 @@ def read_links(data_dir: str | Path | None = None) -> pd.DataFrame:
     """Pair-specific trade costs (seller, buyer, cost_frac) overriding the default link cost.
 
     Raises:
-        InputError: malformed file or a cost share outside [0, 1].
+        InputError: missing or malformed file, a cost share outside [0, 1] or a repeated pair.
     """
-    path = _data_dir(data_dir) / "links.csv"
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, FileNotFoundError) as exc:
-        raise InputError(f"malformed data file links.csv: {str(exc).splitlines()[-1]}") from None
-    for col in ("seller", "buyer", "cost_frac", "source"):
-        if col not in df.columns:
-            raise InputError(f"data file links.csv lacks column {col!r}")
-    df["cost_frac"] = pd.to_numeric(df["cost_frac"], errors="coerce")
-    if df["cost_frac"].isna().any() or ((df["cost_frac"] < 0) | (df["cost_frac"] > 1)).any():
-        raise InputError("data file links.csv: cost_frac must be a number within [0, 1]")
-    return df
+    return read_table("links.csv", data_dir)
 
 
 def load_observed(data_dir: str | Path | None = None) -> pd.DataFrame:
-    """Observed history (date, variable, value, unit, source) for validation and overlays."""
-    path = _data_dir(data_dir) / "observed_history.csv"
-    return pd.read_csv(path, dtype={"date": str})
+    """Observed history (date, variable, value, unit, source) for validation and overlays.
+
+    Raises:
+        InputError: malformed file, a date not ``YYYY``/``YYYY-MM``, a value that is not a
+            finite number, or a repeated (date, variable).
+    """
+    return read_table("observed_history.csv", data_dir)
+

@@ -105,7 +105,7 @@ def _broken_csv(path: Path):
     (GOOD + '[[events]]\ndate = "2024-02"\nactor = "CHN"\naction = "export"\n'
      'instrument = "quota"\n', None, "a quota needs tonnes_per_yr"),
     (GOOD + 'data_dir = "data"\n', {"mines.csv": _negative_capacity},
-     "column 'capacity_t_reo_per_yr': expected a number >= 0, got '-13000'"),
+     "column 'capacity_t_reo_per_yr': expected a finite number within [0, 1e+09], got '-13000'"),
     (GOOD + 'data_dir = "data"\n', {"states.csv": _broken_csv}, "data file states.csv"),
     (GOOD.replace("2024\n", "1999\n"), None, "no rows for year 1999"),
 ])

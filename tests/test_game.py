@@ -139,7 +139,7 @@ def test_us_defence_law_keeps_russian_material_out_of_the_us_floor():
 
 @pytest.mark.parametrize("body, needle", [
     ("payer,source\nUSA,x\n", "lacks column 'excluded_country'"),
-    ("payer,excluded_country,source\nUSA,RUS,\n", "row 2: payer, excluded_country and source"),
+    ("payer,excluded_country,source\nUSA,RUS,\n", "row 2 column 'source': must not be empty"),
 ])
 def test_malformed_bloc_exclusions_is_one_clear_error(tmp_path, body, needle):
     path = make_world(tmp_path, chn_cap=100_000, alt_cap=20_000, horizon=2)
