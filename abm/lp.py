@@ -231,8 +231,11 @@ except (AttributeError, TypeError):  # pragma: no cover - another bindings layou
 
 
 def _solve_direct(lp: LP):
-    """HiGHS on the column-wise matrix (nonzeros sorted by column, then row, as linprog's
-    ``csc_array(vstack((A_ub, A_eq)))`` would give)."""
+    """HiGHS on the column-wise matrix.
+
+    Nonzeros are sorted by column, then row, as linprog's ``csc_array(vstack((A_ub, A_eq)))``
+    would give, so HiGHS receives the identical problem.
+    """
     n_var, m = lp.c.size, lp.row_hi.size
     order = np.lexsort((lp.rows, lp.cols))
     index, value = lp.rows[order], lp.vals[order]

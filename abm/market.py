@@ -31,7 +31,7 @@ order, which conserves every tonne by construction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -403,8 +403,11 @@ def _clean_flows(o: MarketOrders, flows: np.ndarray, grey: np.ndarray,
 
 
 def _feasible_conversion(made: np.ndarray, conversion: Conversion, raw) -> np.ndarray:
-    """Conversion output no larger than what was shipped from the node, nor than its inputs
-    bought there allow (solver tolerance), so both sides of the books agree."""
+    """Conversion output within what the node shipped and what its inputs allow.
+
+    Solver tolerance can leave either side a hair off; trimming the output to both keeps the
+    books of every product in balance.
+    """
     flows, grey = raw[conversion.output]
     made = np.minimum(made, flows.sum(axis=1) + grey.sum(axis=1))
     for p, a in conversion.inputs.items():

@@ -11,8 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from abm.market import (ClearingError, Conversion, GreyTranche, MarketOrders, clear_chain,
-                        clear_market)
+from abm.market import (
+    ClearingError,
+    Conversion,
+    GreyTranche,
+    MarketOrders,
+    clear_chain,
+    clear_market,
+)
 
 INF = np.inf
 
@@ -160,56 +166,60 @@ def test_bad_conversions_are_named():
 
 
 # ---------------------------------------------------------------- independent cross-check
-def reference_welfare(ox: MarketOrders, mag: MarketOrders, c: Conversion) -> float:
-    """Max welfare of the same chain, formulated arc by arc with loops (no shared code)."""
+def _reference_columns(ox, mag, c):
+    """Variables of the reference LP: (kind, product, data), costs and upper bounds."""
     n = len(ox.nodes)
-    var = []  # (kind, product, data) with objective coefficient and bound
-    cost, ub = [], []
-
-    def add(kind, prod, data, coef, bound):
-        var.append((kind, prod, data))
-        cost.append(coef)
-        ub.append(bound)
-
+    var, cost, ub = [], [], []
     for prod, o in (("oxide", ox), ("magnet", mag)):
         for i in range(o.supply_qty.size):
-            add("s", prod, int(o.supply_node[i]), o.supply_ask[i], o.supply_qty[i])
-        for s in range(n):
-            for b in range(n):
-                cap = INF if s == b else o.link_cap[s, b]
+            var.append(("s", prod, int(o.supply_node[i])))
+            cost.append(o.supply_ask[i])
+            ub.append(o.supply_qty[i])
+        for s, b in ((s, b) for s in range(n) for b in range(n)):
+            caps = [(o.link_cost[s, b], INF if s == b else o.link_cap[s, b])]
+            caps += [] if s == b else [(t.cost[s, b], t.cap[s, b]) for t in o.grey]
+            for unit_cost, cap in caps:
                 if cap > 0:
-                    add("x", prod, (s, b), o.link_cost[s, b], cap)
-                if s != b:
-                    for t in o.grey:
-                        if t.cap[s, b] > 0:
-                            add("x", prod, (s, b), t.cost[s, b], t.cap[s, b])
+                    var.append(("x", prod, (s, b)))
+                    cost.append(unit_cost)
+                    ub.append(cap)
         for b in range(n):
             for k, bid in enumerate(o.demand_bid):
-                add("d", prod, b, -bid, o.demand_qty[b, k])
+                var.append(("d", prod, b))
+                cost.append(-bid)
+                ub.append(o.demand_qty[b, k])
     for node in range(n):
-        add("z", "magnet", node, c.cost[node], c.capacity[node])
-    a_eq, b_eq = [], []
-    for prod in ("oxide", "magnet"):
-        for node in range(n):
-            sell = [0.0] * len(var)
-            buy = [0.0] * len(var)
-            for j, (kind, p, data) in enumerate(var):
-                if kind == "s" and p == prod and data == node:
-                    sell[j] = 1
-                if kind == "x" and p == prod and data[0] == node:
-                    sell[j] -= 1
-                if kind == "x" and p == prod and data[1] == node:
-                    buy[j] += 1
-                if kind == "d" and p == prod and data == node:
-                    buy[j] = -1
-                if kind == "z" and data == node:
-                    if prod == "magnet":
-                        sell[j] = 1
-                    else:
-                        buy[j] = -c.inputs["oxide"]
-            a_eq += [sell, buy]
-            b_eq += [0.0, 0.0]
-    res = linprog(cost, A_eq=a_eq, b_eq=b_eq,
+        var.append(("z", "magnet", node))
+        cost.append(c.cost[node])
+        ub.append(c.capacity[node])
+    return var, cost, ub
+
+
+def _coefficient(kind, p, data, prod, node, side, a):
+    """A variable's coefficient in the seller (side 0) or buyer (side 1) row of (prod, node)."""
+    if kind == "z":
+        if data != node:
+            return 0.0
+        if prod == "magnet":
+            return 1.0 if side == 0 else 0.0
+        return -a if side == 1 else 0.0
+    if p != prod:
+        return 0.0
+    if kind == "s":
+        return 1.0 if side == 0 and data == node else 0.0
+    if kind == "d":
+        return -1.0 if side == 1 and data == node else 0.0
+    out = -1.0 if side == 0 and data[0] == node else 0.0
+    return out + (1.0 if side == 1 and data[1] == node else 0.0)
+
+
+def reference_welfare(ox: MarketOrders, mag: MarketOrders, c: Conversion) -> float:
+    """Max welfare of the same chain, formulated arc by arc with loops (no shared code)."""
+    var, cost, ub = _reference_columns(ox, mag, c)
+    a = c.inputs["oxide"]
+    a_eq = [[_coefficient(*v, prod, node, side, a) for v in var]
+            for prod in ("oxide", "magnet") for node in range(len(ox.nodes)) for side in (0, 1)]
+    res = linprog(cost, A_eq=a_eq, b_eq=np.zeros(len(a_eq)),
                   bounds=[(0, None if np.isinf(u) else u) for u in ub], method="highs")
     assert res.status == 0
     return -res.fun

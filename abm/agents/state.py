@@ -122,8 +122,11 @@ class State(mesa.Agent):
         return [(i, want, sc.stockpile_max_price_ratio * m.p_ref[product])]
 
     def offers(self, product: str) -> list[tuple[int, float, float]]:
-        """A releasing state's offer: [(node, t, ask)], ``stockpile_release_share`` of its stock
-        at ``stockpile_release_price_ratio`` x the reference price; none otherwise."""
+        """A releasing state's offer: [(node, t, ask)], or none when it is not releasing.
+
+        It offers ``stockpile_release_share`` of its stock at ``stockpile_release_price_ratio``
+        x the reference price.
+        """
         if self.stockpile_mode.get(product) == "release" and self.stockpile.get(product, 0) > 0:
             sc = self.model.sc
             return [(self.index, self.stockpile[product] * sc.stockpile_release_share,
