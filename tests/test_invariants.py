@@ -1,4 +1,5 @@
-"""The design's invariants (docs/architecture.md) at the edges of every range and on random configurations.
+"""The design's invariants (docs/architecture.md) at the edges of every range and on random
+configurations.
 
 - Mass balance per product and month, from the output columns alone: production =
   consumption + change in firms' inventories (``inventory_*``), producers' unsold stock
