@@ -90,9 +90,14 @@ def link_costs(model, plan: MonthPlan) -> dict[str, np.ndarray]:
 
 
 def demand_grid(model, product: str) -> np.ndarray:
-    """Demand-step prices: fine around last month's world price, capped at the choke price."""
+    """Demand-step prices: fine around last month's world price, capped at the choke price.
+
+    The centre never falls below the reference price / ``GRID_SPAN``: after a month that
+    cleared at zero (a glut with zero reserve prices) the grid still spans real prices.
+    """
     choke = model.sc.choke_price_ratio * model.p_ref[product]
-    grid = price_grid(min(model.exchange.world_price[product], choke), GRID_STEPS, GRID_SPAN)
+    center = max(min(model.exchange.world_price[product], choke), model.p_ref[product] / GRID_SPAN)
+    grid = price_grid(center, GRID_STEPS, GRID_SPAN)
     return np.concatenate([[choke], grid[grid < choke]])
 
 

@@ -54,6 +54,7 @@ class RareEarthModel(mesa.Model):
         if "seed" in overrides:  # mesa.batch_run passes ``seed``; treat it as ``rng``
             seed = overrides.pop("seed")
             rng = seed if rng is None else rng
+        _check_rng(rng)
         sc = load_scenario(scenario, rng=rng, **overrides)
         super().__init__(scenario=sc)
         self.sc = sc
@@ -133,7 +134,7 @@ class RareEarthModel(mesa.Model):
 
     def settle(self, plan: MonthPlan, orders: dict, results: dict) -> None:
         """Sellers, buyers and memories after the clearing; floors, balance check and risk."""
-        before = self._holdings()
+        before = self.holdings()
         for p in PRODUCTS:
             o, book = orders[p]
             r = results[p]
@@ -161,14 +162,18 @@ class RareEarthModel(mesa.Model):
                            f"{pr.kind} capacity online")
         self.last_month = MonthRecord(plan, results)
 
-    def _holdings(self) -> dict[str, float]:
+    def holdings(self) -> dict[str, float]:
+        """T of each product held anywhere (the stocks of the mass balance).
+
+        Firms' inventories, producers' unsold stock and states' stockpiles.
+        """
         return {p: float(self.firms.inventory[p].sum() + self.exchange.producer_stock[p].sum()
                          + sum(s.stockpile[p] for s in self.states.values()))
                 for p in PRODUCTS}
 
     def _check_balance(self, plan: MonthPlan, before: dict[str, float]) -> None:
         """Production = consumption + change in all stocks, per product (rel. error < 1e-9)."""
-        after = self._holdings()
+        after = self.holdings()
         for p in PRODUCTS:
             prod = float(plan.supply.refined[p].sum())
             rhs = float(self.firms.last_consumed[p].sum()) + after[p] - before[p]
@@ -324,6 +329,18 @@ class RareEarthModel(mesa.Model):
         """The event log: one row per policy change (date, step, actor, action, detail)."""
         return pd.DataFrame(self.event_log,
                             columns=["date", "step", "actor", "action", "detail", "source"])
+
+
+def _check_rng(rng) -> None:
+    """A seed is a non-negative integer below 2**64 (or a numpy Generator, or None).
+
+    Raises:
+        InputError: naming the bad seed.
+    """
+    if rng is None or isinstance(rng, np.random.Generator | np.random.SeedSequence):
+        return
+    if isinstance(rng, bool) or not isinstance(rng, int | np.integer) or not 0 <= rng < 2**64:
+        raise InputError(f"rng (the seed) must be an integer from 0 to 2**64-1, got {rng!r}")
 
 
 def simulate(scenario="baseline", *, steps: int | None = None, rng=0,

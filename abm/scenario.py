@@ -19,7 +19,6 @@ are an :class:`~abm.errors.InputError` with one line naming the problem.
 
 from __future__ import annotations
 
-import stat
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -30,15 +29,14 @@ from mesa.experimental.scenarios import Scenario
 from abm.errors import InputError
 from abm.events import EVENT_PREFIX, apply_event_overrides, parse_events
 from abm.params import PARAMS, coerce_param, parse_month
+from abm.safeio import MAX_MONTHS, MAX_SCENARIO_BYTES, read_text_limited
 from abm.strategies import STRATEGIES
 
 __all__ = ["RareEarthScenario", "list_scenarios", "load_scenario", "MAX_HORIZON_MONTHS",
            "MAX_SCENARIO_BYTES", "STRATEGY_PREFIX"]
 
 #: longest horizon a scenario may ask for (100 years of months)
-MAX_HORIZON_MONTHS = 1200
-#: largest scenario file read (a scenario is a few kB)
-MAX_SCENARIO_BYTES = 1_000_000
+MAX_HORIZON_MONTHS = MAX_MONTHS
 STRATEGY_PREFIX = "strategy."
 _TOP_KEYS = {"title", "description", "start", "horizon_months", "data_year", "params",
              "narrative", "events", "data_dir"}
@@ -124,38 +122,11 @@ def _strategy_pins(overrides: dict[str, Any]) -> dict[tuple[str, str], str]:
     return pins
 
 
-def _read_text(path: Path) -> str:
-    """Read a scenario file: a regular file of bounded size, UTF-8 text.
-
-    Raises:
-        InputError: not a regular file, too large, unreadable or not UTF-8 text.
-    """
-    try:
-        info = path.stat()
-    except OSError as exc:
-        raise InputError(f"cannot read scenario file {str(path)!r}: {exc.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"scenario file {str(path)!r} is not a regular file")
-    if info.st_size > MAX_SCENARIO_BYTES:
-        raise InputError(f"scenario file {str(path)!r} is larger than "
-                         f"{MAX_SCENARIO_BYTES:,} bytes")
-    try:
-        data = path.read_bytes()[: MAX_SCENARIO_BYTES + 1]
-        text = data.decode("utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read scenario file {str(path)!r}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"scenario file {str(path)!r} is not UTF-8 text") from None
-    if "\x00" in text:
-        raise InputError(f"scenario file {str(path)!r} is not a text file")
-    return text
-
-
 def _locate(scenario: str | Path) -> tuple[str, str, Path | None]:
     """(name, text, path or None for a shipped scenario)."""
     path = Path(scenario)
     if path.suffix == ".toml" or path.exists():
-        return path.stem, _read_text(path), path
+        return path.stem, read_text_limited(path, MAX_SCENARIO_BYTES, "scenario file"), path
     name = str(scenario)
     if name not in list_scenarios():
         raise InputError(f"unknown scenario {name!r} (known: {', '.join(list_scenarios())})")

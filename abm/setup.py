@@ -21,11 +21,12 @@ from abm.params import parse_month
 from abm.payoff import weights_from
 from abm.policy import PRODUCTS, PolicyRegime
 from abm.refining import RefiningCapacity
+from abm.safeio import MAX_MONTHS
 
 __all__ = ["populate", "MAX_STEPS"]
 
 #: most months one run may simulate (100 years)
-MAX_STEPS = 1200
+MAX_STEPS = MAX_MONTHS
 
 
 def populate(model) -> None:

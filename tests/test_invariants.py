@@ -57,8 +57,7 @@ def opening_stocks(model: abm.RareEarthModel) -> dict[str, float]:
     Read from model attributes because no output column holds them (the columns are stocks
     at the end of each month).
     """
-    return {p: float(model.firms.inventory[p].sum() + model.producer_stock[p].sum()
-                     + sum(s.stockpile[p] for s in model.states.values())) for p in PRODUCTS}
+    return model.holdings()
 
 
 def check_month(model: abm.RareEarthModel) -> None:
@@ -72,7 +71,7 @@ def check_month(model: abm.RareEarthModel) -> None:
         assert math.isfinite(m.capacity_tpm) and m.capacity_tpm >= 0, (model.date, m.mine_id)
         assert math.isfinite(m.output_tpm) and 0 <= m.output_tpm, (model.date, m.mine_id)
         assert m.output_tpm <= m.capacity_tpm * (1 + REL_TOL) + 1e-9, (model.date, m.mine_id)
-    refining = np.asarray(model.refining_tpm)
+    refining = np.asarray(model.refining.tpm)
     assert np.isfinite(refining).all() and (refining >= 0).all(), model.date
 
 
