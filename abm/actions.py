@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from abm.errors import InputError
-from abm.policy import INSTRUMENTS, PRODUCTS, ExportPolicy, products_of
+from abm.policy import INSTRUMENTS, PRODUCT_CHOICES, ExportPolicy, products_of
 
 __all__ = ["Field", "Action", "ACTIONS", "register", "apply_action"]
 
@@ -97,8 +97,10 @@ def _miners(value: Any, where: str, name: str) -> Any:
     raise InputError(f"{where}: {name} must be a list of miner ids or \"allied\", got {value!r}")
 
 
-_PRODUCT = Field("text", choices=(*PRODUCTS, "both"), doc="light, heavy or both")
-_LIGHT = Field("text", choices=(*PRODUCTS, "both"), doc="light, heavy or both (default light)")
+_PRODUCT = Field("text", choices=PRODUCT_CHOICES,
+                 doc="light, heavy, magnet, both (oxides; the default) or all")
+_LIGHT = Field("text", choices=PRODUCT_CHOICES,
+               doc="light (the default), heavy, magnet, both (oxides) or all")
 
 
 class Action:
@@ -193,6 +195,36 @@ class Export(Action):
             model.regime.set(actor, target, p, pol)
         return (f"{model.states[actor].name}: exports of {args.get('product', 'both')} to "
                 f"{target} -> {pol.label()}")
+
+
+@register
+class ExportDuty(Action):
+    """Put an ad valorem export duty on a product (0 lifts it)."""
+
+    name = "export_duty"
+    domain = "export"
+    fields = {"rate": Field("number", True, lo=0.0, hi=1.0,
+                            doc="duty, share of the export price (0.25 = 25%)"),
+              "product": _PRODUCT}
+
+    def apply(self, model, actor, args):  # noqa: D102
+        for p in products_of(args.get("product")):
+            model.regime.set_duty(actor, p, float(args["rate"]))
+        return (f"{model.states[actor].name}: export duty on {args.get('product', 'both')} "
+                f"{args['rate']:.0%}")
+
+
+@register
+class Enforcement(Action):
+    """Set how hard a state fights smuggling and illegal mining (0 = not at all, 1 = fully)."""
+
+    name = "enforcement"
+    fields = {"level": Field("number", True, lo=0.0, hi=1.0, doc="0-1")}
+
+    def apply(self, model, actor, args):  # noqa: D102
+        state = model.states[actor]
+        state.enforcement = float(args["level"])
+        return f"{state.name}: enforcement against smuggling and illegal mining {args['level']:.0%}"
 
 
 @register

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from abm.errors import InputError
+from abm.policy import OXIDES, PRODUCTS
 from abm.safeio import MAX_DATA_BYTES, MAX_MONTHS, read_text_limited
 
 __all__ = ["World", "Number", "Table", "TABLES", "DATA_FILES", "MAX_TONNES", "MAX_USD_PER_KG",
@@ -120,6 +121,11 @@ TABLES: dict[str, Table] = {
                        key=("seller", "buyer")),
     "bloc_exclusions.csv": Table({}, ("payer", "excluded_country", "source"),
                                  key=("payer", "excluded_country")),
+    "magnet_capacity.csv": Table(
+        {"year": _YEAR, "capacity_t_per_yr": _TONNES, "conversion_cost_usd_per_kg": _PRICE},
+        ("country", "source"), key=("year", "country")),
+    "magnet_recipe.csv": Table({"t_per_t_magnet": _SHARE}, ("input", "source"),
+                               key=("input",)),
     "observed_history.csv": Table({"value": Number(-MAX_TONNES, MAX_TONNES)},
                                   ("date", "variable", "unit", "source"),
                                   key=("date", "variable"), names=("unit",)),
@@ -142,6 +148,8 @@ class World:
     mines: pd.DataFrame
     refining: pd.DataFrame
     prices: pd.DataFrame
+    magnet_capacity: pd.DataFrame
+    recipe: dict[str, float]
 
     def reference_price(self, product: str) -> float:
         """Reference price of a product in the data year, US$/kg oxide."""
@@ -248,13 +256,13 @@ def load_world(year: int, data_dir: str | Path | None = None) -> World:
 
     Beyond each file's own checks (:func:`read_table`): every table has rows for the year,
     China (``CHN``) is a state, every product has a price row, and the countries that mines
-    refine in and that refining capacity sits in are states of that year.
+    refine in and that refining capacity sits in are states of that year. The magnet stage is
+    optional: a data folder without ``magnet_recipe.csv`` has no magnets (then no magnet price
+    row is needed); with it, ``magnet_capacity.csv`` gives each state's capacity.
 
     Raises:
         InputError: when a table is malformed, or the year's tables do not fit together.
     """
-    from abm.policy import PRODUCTS
-
     tables = {}
     for name in DATA_FILES:
         df = read_table(name, data_dir)
@@ -271,8 +279,11 @@ def load_world(year: int, data_dir: str | Path | None = None) -> World:
             i = int(tables[name].index[unknown.to_numpy()][0])
             raise _fail(name, i, col, f"{tables[name].loc[i, col]!r} is not a state in "
                         f"states.csv for {year} (known: {', '.join(sorted(codes))})")
+    recipe, capacity = _magnet_stage(year, data_dir, codes)
+    products = PRODUCTS if recipe else OXIDES
     prices = tables["prices.csv"]
-    for product in PRODUCTS:
+    prices = prices[prices["product"].isin(products) | ~prices["product"].isin(PRODUCTS)]
+    for product in products:
         if not (prices["product"] == product).any():
             raise InputError(f"data file prices.csv has no row for product {product!r} in "
                              f"year {year}")
@@ -281,8 +292,33 @@ def load_world(year: int, data_dir: str | Path | None = None) -> World:
         i = int(prices.index[unknown.to_numpy()][0])
         raise _fail("prices.csv", i, "product", f"unknown product {prices.loc[i, 'product']!r} "
                     f"(known: {', '.join(PRODUCTS)})")
-    return World(year=int(year), **{n.removesuffix(".csv"): t.reset_index(drop=True)
-                                    for n, t in tables.items()})
+    tables["prices.csv"] = prices
+    return World(year=int(year), magnet_capacity=capacity, recipe=recipe,
+                 **{n.removesuffix(".csv"): t.reset_index(drop=True) for n, t in tables.items()})
+
+
+def _magnet_stage(year: int, data_dir, codes: set[str]) -> tuple[dict[str, float], pd.DataFrame]:
+    """The magnet recipe (input -> t per t magnet) and the year's capacity rows, if any."""
+    if not os.path.lexists(_data_dir(data_dir) / "magnet_recipe.csv"):
+        return {}, pd.DataFrame(columns=["country", "capacity_t_per_yr",
+                                         "conversion_cost_usd_per_kg"])
+    recipe_df = read_table("magnet_recipe.csv", data_dir)
+    unknown = ~recipe_df["input"].isin(OXIDES)
+    if unknown.any():
+        i = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise _fail("magnet_recipe.csv", i, "input", f"expected one of {', '.join(OXIDES)}, "
+                    f"got {recipe_df['input'].iloc[i]!r}")
+    cap = read_table("magnet_capacity.csv", data_dir)
+    cap = cap[cap["year"] == int(year)].reset_index(drop=True)
+    if cap.empty:
+        raise InputError(f"data file magnet_capacity.csv has no rows for year {year}")
+    unknown = ~cap["country"].isin(codes)
+    if unknown.any():
+        i = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise InputError(f"data file magnet_capacity.csv: {cap['country'].iloc[i]!r} is not a "
+                         f"state in states.csv for {year}")
+    return dict(zip(recipe_df["input"], recipe_df["t_per_t_magnet"].astype(float),
+                    strict=True)), cap
 
 
 def read_bloc_exclusions(data_dir: str | Path | None = None) -> dict[str, frozenset[str]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from abm.countries import slug
-from abm.policy import PRODUCTS
+from abm.policy import OXIDES, PRODUCTS
 
 __all__ = ["Column", "COLUMNS", "MODEL_COLUMNS", "expand", "markdown_table", "signed_columns"]
 
@@ -37,7 +37,7 @@ class Column:
     @property
     def keys(self) -> tuple[str, ...]:
         """The placeholders in the name, in order."""
-        return tuple(k for k in ("product", "country", "foreign", "host")
+        return tuple(k for k in ("product", "oxide", "country", "foreign", "host")
                      if "{" + k + "}" in self.name)
 
 
@@ -50,37 +50,47 @@ COLUMNS: tuple[Column, ...] = (
     _C("price_{product}_world", "US$/kg",
        "quantity-weighted price paid outside China (mean of other nodes when nobody buys)"),
     _C("price_{product}_{foreign}", "US$/kg", "the buyer-node price in that country"),
-    _C("production_{product}", "t/month", "refined NdPr (light) or Dy/Tb (heavy) oxide"),
-    _C("consumption_{product}", "t/month", "firms' consumption"),
+    _C("production_{product}", "t/month",
+       "refined NdPr (light) or Dy/Tb (heavy) oxide; NdFeB magnets made (magnet)"),
+    _C("consumption_{product}", "t/month",
+       "used up: by firms, and (oxides) turned into magnets"),
     _C("china_share_mining", "share", "China's share of mine output (t REO)"),
     _C("china_share_refining", "share",
        "share of REO refined in China (foreign concentrate included)"),
     _C("china_exports_{product}", "t/month", "oxide sold from China to other countries"),
     _C("china_import_share_{country}", "share",
-       "share of the country's purchases (t, both products) refined in China"),
-    _C("stockpile_{country}", "t", "the state's strategic stockpile (both products)"),
+       "share of the country's purchases from China (t oxide-equivalent: oxides, and magnets "
+       "by their oxide content; unrecorded trade included)"),
+    _C("stockpile_{country}", "t", "the state's strategic stockpile (both oxides)"),
     _C("shortage_{country}", "t/month",
        "consumption firms wanted at this month's price that their stock could not cover "
-       "(both products)"),
+       "(t oxide-equivalent)"),
     _C("n_blocs", "count", "alliance groups with two or more members (states and miners)"),
     _C("china_exports_reo", "t REO/month",
-       "China's exports of both products in t REO at its refined mix (the unit of its quotas)"),
+       "China's recorded exports of both oxides in t REO at its refined mix (the unit of its "
+       "quotas)"),
+    _C("china_exports_unrecorded_{product}", "t/month",
+       "China's unrecorded exports (smuggling around caps and duties)"),
+    _C("magnet_use_{oxide}", "t/month", "oxide turned into magnets"),
+    _C("china_share_magnets", "share", "China's share of the magnets made"),
+    _C("magnet_capacity_use", "share", "magnets made as a share of world magnet capacity"),
     _C("inventory_{product}", "t", "firms' inventories"),
-    _C("stockpiles_{product}", "t", "all states' stockpiles"),
+    _C("stockpiles_{product}", "t", "all states' stockpiles (none of magnets)"),
     _C("substitution_{product}", "share", "demand-weighted share of demand thrifted away"),
     _C("producer_stock_{product}", "t", "unsold oxide held by producers"),
     _C("supply_share_china_bloc", "share", "share of mine output from miners in China's bloc"),
     _C("supply_share_other_blocs", "share", "share of mine output from miners in other blocs"),
     _C("supply_share_unaligned", "share", "share of mine output from miners in no bloc"),
     _C("demand_destroyed_{country}", "t/month",
-       "consumption given up because the price rose over last month's (both products)"),
+       "consumption given up because the price rose over last month's (t oxide-equivalent)"),
     _C("risk_{country}", "0-1", "perceived supply risk"),
     _C("bloc_{country}", "name", "the state's alliance (- = none)"),
     _C("payoff_{country}", "US$ million/month", "the state's payoff (abm.payoff)",
        signed=True),
     _C("mined_{host}", "t REO/month", "mine output in that host country"),
     _C("refined_{country}", "t REO/month", "REO separated in that country"),
-    _C("inventory_{country}", "t", "firms' inventories in that country (both products)"),
+    _C("inventory_{country}", "t",
+       "firms' inventories in that country (t oxide-equivalent)"),
 )
 
 #: the public interface's columns (docs/architecture.md), in their order
@@ -105,7 +115,7 @@ def expand(countries: tuple[str, ...], hosts: list[str]) -> list[tuple[str, Colu
     Returns:
         [(column name, family, {"product": ..., "country": CODE, ...})], DESIGN columns first.
     """
-    values = {"product": list(PRODUCTS), "country": list(countries),
+    values = {"product": list(PRODUCTS), "oxide": list(OXIDES), "country": list(countries),
               "foreign": [c for c in countries if c != "CHN"], "host": sorted(hosts)}
     out = []
     for col in COLUMNS:
@@ -113,7 +123,7 @@ def expand(countries: tuple[str, ...], hosts: list[str]) -> list[tuple[str, Colu
         for key in col.keys:
             combos = [{**c, key: v} for c in combos for v in values[key]]
         for combo in combos:
-            names = {k: (v if k == "product" else slug(v)) for k, v in combo.items()}
+            names = {k: (v if k in ("product", "oxide") else slug(v)) for k, v in combo.items()}
             out.append((col.name.format(**names), col, combo))
     first = {name: i for i, name in enumerate(MODEL_COLUMNS)}
     return sorted(out, key=lambda t: (first.get(t[0], len(first)),))

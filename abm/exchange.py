@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from abm.errors import ConservationError
-from abm.market import ClearingResult, MarketOrders, price_grid
+from abm.market import ClearingResult, GreyTranche, MarketOrders, price_grid
 from abm.policy import PRODUCTS, PolicyRegime
 from abm.refining import SupplyPlan
 from abm.strategies import aggregate_orders, demand_factor
@@ -60,11 +60,13 @@ class Book:
         stock: (N,) t offered by producers at each node (stock carried over + refined).
         offers: [(participant, supply step indices)] of participants' offers.
         bids: [(participant, node, t, limit US$/kg)] of participants' limit orders, in order.
+        duty: (N, N) export duty per kg on recorded foreign links (included in link costs).
     """
 
     stock: np.ndarray
     offers: list[tuple[object, list[int]]]
     bids: list[tuple[object, int, float, float]]
+    duty: np.ndarray
 
 
 def link_costs(model, plan: MonthPlan) -> dict[str, np.ndarray]:
@@ -101,55 +103,117 @@ def demand_grid(model, product: str) -> np.ndarray:
     return np.concatenate([[choke], grid[grid < choke]])
 
 
-def build_orders(model, plan: MonthPlan, regime: PolicyRegime, *,
-                 steady_state: bool) -> dict[str, tuple[MarketOrders, Book]]:
-    """One product's market orders per product (changes nothing in the model).
+def build_orders(model, plan: MonthPlan, regime: PolicyRegime, *, steady_state: bool,
+                 sourcing: bool = True) -> dict[str, tuple[MarketOrders, Book]]:
+    """Every product's market orders for the month (changes nothing in the model).
 
     Args:
         model: read-only source of the agents' stocks, prices and parameters.
         plan: the month's supply and demand plans.
         regime: the export policies to clear under (the model's, or a what-if).
         steady_state: value demand once firms' price expectations have adapted.
+        sourcing: sticky sourcing and unrecorded trade on (off for the warm-up month, which
+            has no trade history yet).
 
     Returns:
         product -> (orders, book).
     """
-    sc, n, firms, ex = model.sc, len(model.countries), model.firms, model.exchange
-    refined = plan.supply.refined
     costs = link_costs(model, plan)
     out = {}
     for p in PRODUCTS:
-        grid = demand_grid(model, p)
-        f_grid = demand_factor(grid, model.p_ref[p], sc.demand_elasticity)
-        ck, kk, bk, _, _ = plan.firm_coeffs[p]
-        h_grid = f_grid[None, :] * firms.price_patience(grid[None, :], p, steady_state)
-        cum = aggregate_orders(firms.country, ck, kk, bk, f_grid, h_grid, n)
-        bids = [(who, i, q, limit) for who in model.participants for i, q, limit in who.bids(p)]
-        for _who, i, q, limit in bids:
-            cum[i, grid <= limit] += q
-        steps = np.diff(cum, axis=1, prepend=0.0).clip(min=0.0)
-        stock = ex.producer_stock[p] + refined[p]
-        sup_node, sup_qty = list(range(n)), list(stock)
-        sup_ask = [sc.seller_reserve_frac * model.p_ref[p]] * n
-        offers = []
-        for who in model.participants:
-            mine = who.offers(p)
-            if mine:
-                offers.append((who, list(range(len(sup_qty), len(sup_qty) + len(mine)))))
-                for node, q, ask in mine:
-                    sup_node.append(node)
-                    sup_qty.append(q)
-                    sup_ask.append(ask)
+        steps, grid, bids = _demand_steps(model, plan, p, steady_state)
+        stock = model.exchange.producer_stock[p] + plan.supply.refined.get(
+            p, np.zeros(len(model.countries)))
+        sup_node, sup_qty, sup_ask, offers = _supply_steps(model, p, stock)
         cap, export_cap = regime.link_caps(
-            p, model.countries, ex.normal_flow[p],
+            p, model.countries, model.exchange.normal_flow[p],
             lambda s, p=p: model.export_mix(s, p, plan.supply), model.month,
-            sc.licence_delay_months)
+            model.sc.licence_delay_months)
+        duty = _duties(model, regime, p)
+        extras = _sourcing(model, p, costs[p]) if sourcing else {}
         orders = MarketOrders(
             nodes=model.countries, supply_node=np.array(sup_node, dtype=int),
             supply_qty=np.array(sup_qty, dtype=float), supply_ask=np.array(sup_ask),
-            demand_bid=grid, demand_qty=steps, link_cost=costs[p], link_cap=cap,
-            export_cap=export_cap)
-        out[p] = (orders, Book(stock, offers, bids))
+            demand_bid=grid, demand_qty=steps, link_cost=costs[p] + duty, link_cap=cap,
+            export_cap=export_cap, **extras)
+        out[p] = (orders, Book(stock, offers, bids, duty))
+    return out
+
+
+def _demand_steps(model, plan: MonthPlan, p: str, steady_state: bool):
+    """(N, K) demand steps on the price grid: firms' curves plus participants' limit orders."""
+    sc, firms = model.sc, model.firms
+    grid = demand_grid(model, p)
+    f_grid = demand_factor(grid, model.p_ref[p], sc.demand_elasticity)
+    ck, kk, bk, _, _ = plan.firm_coeffs[p]
+    h_grid = f_grid[None, :] * firms.price_patience(grid[None, :], p, steady_state)
+    cum = aggregate_orders(firms.country, ck, kk, bk, f_grid, h_grid, len(model.countries))
+    bids = [(who, i, q, limit) for who in model.participants for i, q, limit in who.bids(p)]
+    for _who, i, q, limit in bids:
+        cum[i, grid <= limit] += q
+    return np.diff(cum, axis=1, prepend=0.0).clip(min=0.0), grid, bids
+
+
+def _supply_steps(model, p: str, stock: np.ndarray):
+    """Producers' stock at their reserve price, then participants' offers."""
+    n = len(model.countries)
+    sup_node, sup_qty = list(range(n)), list(stock)
+    sup_ask = [model.sc.seller_reserve_frac * model.p_ref[p]] * n
+    offers = []
+    for who in model.participants:
+        mine = who.offers(p)
+        if mine:
+            offers.append((who, list(range(len(sup_qty), len(sup_qty) + len(mine)))))
+            for node, q, ask in mine:
+                sup_node.append(node)
+                sup_qty.append(q)
+                sup_ask.append(ask)
+    return sup_node, sup_qty, sup_ask, offers
+
+
+def _duties(model, regime: PolicyRegime, p: str) -> np.ndarray:
+    """(N, N) export duty per kg on recorded foreign links, US$/kg.
+
+    Ad valorem duties are charged on the exporter's price of last month (its seller price),
+    so the duty per kg is fixed within the month and the clearing stays linear.
+    """
+    n = len(model.countries)
+    duty = np.zeros((n, n))
+    for s, code in enumerate(model.countries):
+        rate = regime.duty(code, p)
+        if rate > 0:
+            duty[s, :] = rate * model.exchange.seller_price[p][s]
+            duty[s, s] = 0.0
+    return duty
+
+
+#: unrecorded trade comes in this many tranches, each costing twice the one before
+LEAK_TRANCHES = 4
+
+
+def _sourcing(model, p: str, cost: np.ndarray) -> dict:
+    """Sticky sourcing tranches and unrecorded (grey) trade tranches for one product.
+
+    Buyers take ``sourcing_stickiness`` x each link's normal flow at the link cost and pay
+    ``switching_cost_frac`` x the reference price more beyond it. Every exporter can ship up
+    to ``leakage_capacity_share`` x (1 - its enforcement) of each link's normal flow outside
+    policy caps and duties, in tranches whose premium starts at ``leakage_premium`` x the
+    reference price and doubles tranche by tranche.
+    """
+    sc, ref = model.sc, model.p_ref[p]
+    normal = model.exchange.normal_flow[p]
+    n = len(model.countries)
+    out = {}
+    if sc.switching_cost_frac > 0:
+        out["sticky_cap"] = sc.sourcing_stickiness * normal
+        out["switch_cost"] = np.full((n, n), sc.switching_cost_frac * ref)
+    if sc.leakage_capacity_share > 0:
+        enforce = np.array([model.states[c].enforcement for c in model.countries])
+        cap = (sc.leakage_capacity_share / LEAK_TRANCHES) * (1.0 - enforce)[:, None] * normal
+        np.fill_diagonal(cap, 0.0)
+        if cap.max(initial=0.0) > 0:
+            out["grey"] = tuple(GreyTranche(cap, cost + sc.leakage_premium * ref * 2.0 ** k)
+                                for k in range(LEAK_TRANCHES))
     return out
 
 
@@ -166,8 +230,7 @@ def perceived_risk(prev: np.ndarray, orders: dict[str, MarketOrders],
     """
     n = prev.size
     signal = np.zeros(n)
-    for p in PRODUCTS:
-        o = orders[p]
+    for p, o in orders.items():
         ref = normal_flow[p].copy()
         np.fill_diagonal(ref, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -251,7 +314,7 @@ class Exchange:
             open_links, (1 - flow_weight) * self.normal_flow[product] + flow_weight * r.flows,
             self.normal_flow[product])
 
-    def warm_up(self, orders: dict[str, tuple[MarketOrders, Book]], clear) -> None:
+    def warm_up(self, results: dict[str, ClearingResult]) -> None:
         """Set each link's normal flow to an open-trade month cleared without settling it."""
         for p in PRODUCTS:
-            self.normal_flow[p] = clear(orders[p][0]).flows.copy()
+            self.normal_flow[p] = results[p].flows.copy()

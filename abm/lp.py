@@ -100,7 +100,8 @@ def _link_table(o, seller_has, buyer_has):
         # the relationship tranche at the link cost, the rest at the switching cost; the LP
         # fills the cheaper tranche first, so the policy cap splits between them in order
         first = np.where(exported, np.minimum(top, o.sticky_cap[s, b]), top)
-        rest = np.where(exported, top - first, 0.0)
+        rest = np.zeros(s.size)
+        rest[exported] = top[exported] - first[exported]
         more = rest > 0
         parts = [(s, b, cost, first, exported, np.zeros(s.size, bool)),
                  (s[more], b[more], cost[more] + o.switch_cost[s[more], b[more]], rest[more],

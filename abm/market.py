@@ -213,6 +213,8 @@ class ClearingResult:
         grey_flows: (N, N) t shipped unrecorded.
         converted_in: (N,) t of this product used by conversion at each node.
         converted_out: (N,) t of this product made by conversion at each node.
+        node_purchases: (N,) t bought by each node's buyers, as booked (see :attr:`purchases`).
+        node_sales: (N,) t sold from each node's supply steps, as booked.
     """
 
     flows: np.ndarray
@@ -225,6 +227,8 @@ class ClearingResult:
     grey_flows: np.ndarray | None = None
     converted_in: np.ndarray | None = None
     converted_out: np.ndarray | None = None
+    node_purchases: np.ndarray | None = None
+    node_sales: np.ndarray | None = None
 
     @property
     def all_flows(self) -> np.ndarray:
@@ -233,17 +237,17 @@ class ClearingResult:
 
     @property
     def purchases(self) -> np.ndarray:
-        """(N,) t bought by each node's buyers (conversion input excluded)."""
-        inflow = self.all_flows.sum(axis=0)
-        return inflow if self.converted_in is None else np.clip(inflow - self.converted_in,
-                                                                0.0, None)
+        """(N,) t bought by each node's buyers (inflows less what converters used)."""
+        if self.node_purchases is not None:
+            return self.node_purchases
+        return self.all_flows.sum(axis=0)
 
     @property
     def sales(self) -> np.ndarray:
-        """(N,) t sold from each node's supply steps (conversion output excluded)."""
-        out = self.all_flows.sum(axis=1)
-        return out if self.converted_out is None else np.clip(out - self.converted_out, 0.0,
-                                                              None)
+        """(N,) t sold from each node's supply steps (outflows less what conversion made)."""
+        if self.node_sales is not None:
+            return self.node_sales
+        return self.all_flows.sum(axis=1)
 
     def unmet(self, orders: MarketOrders, price_floor: float = 0.0) -> np.ndarray:
         """(N,) t of demand bid at or above ``price_floor`` that was not served."""
@@ -346,6 +350,11 @@ def _results(orders, conversion, problem, x, duals) -> dict[str, ClearingResult]
         raw[p] = _clean_flows(o, flows, grey, own)
     if conversion is not None:
         made = _feasible_conversion(made, conversion, raw)
+        # a converting node with no stock of the output sells exactly what it made
+        o = orders[conversion.output]
+        bare = np.bincount(o.supply_node, weights=o.supply_qty, minlength=n) <= 0
+        f, g = raw[conversion.output]
+        made = np.where(bare & (made > 0), f.sum(axis=1) + g.sum(axis=1), made)
     out = {}
     for p, o in orders.items():
         blk = problem.blocks[p]
@@ -354,10 +363,15 @@ def _results(orders, conversion, problem, x, duals) -> dict[str, ClearingResult]
         sales, purchases = flows.sum(axis=1) + grey.sum(axis=1), flows.sum(axis=0) + grey.sum(
             axis=0)
         if conversion is not None:
-            conv_in = made * conversion.inputs.get(p, 0.0)
             conv_out = made if p == conversion.output else np.zeros(n)
             sales = np.clip(sales - conv_out, 0.0, None)
-            purchases = np.clip(purchases - conv_in, 0.0, None)
+            # buyers take what the converters did not; a node without demand steps buys
+            # nothing, and a solver-noise remainder there is the converters' too
+            inflow = purchases
+            purchases = np.clip(inflow - made * conversion.inputs.get(p, 0.0), 0.0, None)
+            noise = NOISE_SHARE * max(float(inflow.sum()), 1.0)
+            purchases[(o.demand_qty.sum(axis=1) <= 0) | (purchases < noise)] = 0.0
+            conv_in = inflow - purchases
         eq = blk.seller_row - problem.n_ub
         seller_price = np.clip(duals[eq:eq + n], 0.0, None)
         price = np.clip(duals[eq + n:eq + 2 * n], 0.0, None)
@@ -371,7 +385,9 @@ def _results(orders, conversion, problem, x, duals) -> dict[str, ClearingResult]
         if conversion is not None and p == conversion.output:
             welfare -= float((made * conversion.cost).sum())
         out[p] = ClearingResult(flows, sold, bought, price, seller_price, welfare, "lp",
-                                grey if o.grey else None, conv_in, conv_out)
+                                grey if o.grey else None, conv_in, conv_out,
+                                purchases if conversion is not None else None,
+                                sales if conversion is not None else None)
     return out
 
 

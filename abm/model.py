@@ -28,8 +28,8 @@ from abm.agents import Miner, State
 from abm.columns import MODEL_COLUMNS
 from abm.errors import ConservationError, InputError
 from abm.exchange import MonthPlan, build_orders, perceived_risk
-from abm.market import clear_market
-from abm.policy import INSTRUMENTS, PRODUCTS, PolicyRegime
+from abm.market import clear_chain
+from abm.policy import INSTRUMENTS, OXIDES, PRODUCTS, PolicyRegime
 from abm.refining import route_concentrate
 from abm.reporting import MonthRecord, reporters
 from abm.scenario import load_scenario
@@ -61,8 +61,9 @@ class RareEarthModel(mesa.Model):
         self.month = 0
         self.event_log: list[dict] = []
         setup.populate(self)
-        self.exchange.warm_up(build_orders(self, self.plan_month(record=False), PolicyRegime(),
-                                           steady_state=False), clear_market)
+        warm = build_orders(self, self.plan_month(record=False), PolicyRegime(),
+                            steady_state=False, sourcing=False)
+        self.exchange.warm_up(self.clear(warm))
         self.last_month: MonthRecord | None = None
         self.datacollector = mesa.DataCollector(model_reporters=reporters(self))
         self.running = True
@@ -86,11 +87,12 @@ class RareEarthModel(mesa.Model):
         states.do("decide")
         self.refining.grow("CHN", self.china_growth)
         miners.do("invest")
+        self.magnets.invest()
         plan = self.plan_month(record=True)
         orders = build_orders(self, plan, self.regime, steady_state=False)
-        results = {p: clear_market(orders[p][0]) for p in PRODUCTS}
+        results = self.clear(orders)
         self.settle(plan, orders, results)
-        states.do("score", results, {p: orders[p][0].link_cost for p in PRODUCTS})
+        states.do("score", results, orders)
         self.network.refresh(self._node_sizes(results))
         if self.floor_offers():
             miners.do("choose_bloc")
@@ -116,6 +118,11 @@ class RareEarthModel(mesa.Model):
             for (code, domain), name in self.sc.strategy_pins.items():
                 self.states[code].fixed.add(domain)
                 self.states[code].enact(domain, name, source="spec", pin=True)
+
+    def clear(self, orders: dict, *, validate: bool = True) -> dict:
+        """Clear every product together (magnets made from oxide in the same clearing)."""
+        return clear_chain({p: orders[p][0] for p in PRODUCTS}, self.magnets.conversion(),
+                           validate=validate)
 
     def plan_month(self, *, record: bool) -> MonthPlan:
         """Miners' output and routing, firms' order curves and states' purchases.
@@ -145,13 +152,14 @@ class RareEarthModel(mesa.Model):
                 who.take_purchases(p, [q])
             self.exchange.remember(p, o, r, self.sc.normal_flow_weight)
             self.firms.learn(p, r.price)
-        for p in PRODUCTS:
+        self.magnets.record(results)
+        for p in OXIDES:
             node_price = results[p].seller_price
             for m in self.miners:
                 if m.floor_payer:
                     self.states[m.floor_payer].pay_floor(
                         m.floor_payment(p, node_price[self.cidx[m.refine_country]]))
-        self._check_balance(plan, before)
+        self._check_balance(plan, results, before)
         f = self.firms
         self.risk = perceived_risk(self.risk, {p: orders[p][0] for p in PRODUCTS},
                                    self.exchange.normal_flow, f.last_shortage, f.last_planned,
@@ -168,15 +176,18 @@ class RareEarthModel(mesa.Model):
         Firms' inventories, producers' unsold stock and states' stockpiles.
         """
         return {p: float(self.firms.inventory[p].sum() + self.exchange.producer_stock[p].sum()
-                         + sum(s.stockpile[p] for s in self.states.values()))
+                         + sum(s.stockpile.get(p, 0.0) for s in self.states.values()))
                 for p in PRODUCTS}
 
-    def _check_balance(self, plan: MonthPlan, before: dict[str, float]) -> None:
-        """Production = consumption + change in all stocks, per product (rel. error < 1e-9)."""
+    def _check_balance(self, plan: MonthPlan, results: dict, before: dict[str, float]) -> None:
+        """Production = consumption + change in all stocks, per product (rel. error < 1e-9).
+
+        Oxide turned into magnets counts as consumed; magnets made count as produced.
+        """
         after = self.holdings()
         for p in PRODUCTS:
-            prod = float(plan.supply.refined[p].sum())
-            rhs = float(self.firms.last_consumed[p].sum()) + after[p] - before[p]
+            prod = production(plan, results, p)
+            rhs = consumption(self.firms, results, p) + after[p] - before[p]
             if abs(prod - rhs) > 1e-9 * max(1.0, prod, after[p]):
                 raise ConservationError(
                     f"{p}: production {prod:.6f} t != consumption + stock change {rhs:.6f} t")
@@ -198,6 +209,8 @@ class RareEarthModel(mesa.Model):
         With a supply plan and REO refined there, the plan's mix; otherwise the mean product
         share of the miners refined in that country.
         """
+        if product not in OXIDES:
+            return 1.0  # magnet quotas are in t of magnet
         reo = supply.refined_reo[node] if supply is not None else 0.0
         if reo <= 0:
             shares = [m.shares[product] for m in self.miners
@@ -329,6 +342,21 @@ class RareEarthModel(mesa.Model):
         """The event log: one row per policy change (date, step, actor, action, detail)."""
         return pd.DataFrame(self.event_log,
                             columns=["date", "step", "actor", "action", "detail", "source"])
+
+
+def production(plan: MonthPlan, results: dict, product: str) -> float:
+    """T of a product made this month: oxide refined, or magnets converted."""
+    if product in OXIDES:
+        return float(plan.supply.refined[product].sum())
+    made = results[product].converted_out
+    return float(made.sum()) if made is not None else 0.0
+
+
+def consumption(firms, results: dict, product: str) -> float:
+    """T of a product used up this month: by firms, and (oxides) by magnet makers."""
+    used = results[product].converted_in
+    return float(firms.last_consumed[product].sum()) + (float(used.sum()) if used is not None
+                                                         else 0.0)
 
 
 def _check_rng(rng) -> None:

@@ -111,6 +111,11 @@ PARAMS: dict[str, Param] = {
     "choke_price_ratio": _p("demand", float, 30.0, 2.0, 1000.0,
                             "price (multiple of reference) above which firms buy nothing; "
                             "demand beyond it is rationed and counted as shortage"),
+    "magnet_share_of_use": _p("demand", float, 0.9, 0.0, 1.0,
+                              "share of each country's NdPr use that reaches it as NdFeB "
+                              "magnets (the rest is bought as oxide)",
+                              "assumption: magnets are NdPr's main use; no published share "
+                              "found (docs/validation_sources.md)"),
     # ---------------------------------------------------------------- supply (miners)
     "china_capacity_growth_per_yr": _p("supply", float, 0.04, -0.5, 0.5,
                                        "growth of China's mining quota and separation "
@@ -140,6 +145,17 @@ PARAMS: dict[str, Param] = {
     "bloc_risk_discount": _p("supply", float, 0.1, 0.0, 1.0,
                              "a miner discounts a payer's offer by this factor x the payer "
                              "country's perceived supply risk"),
+    "magnet_investment_hurdle": _p("supply", float, 0.25, 0.0, 10.0,
+                                   "magnet makers expand when their capacity rent, averaged "
+                                   "over the window, exceeds this share of their conversion "
+                                   "cost"),
+    "magnet_investment_window_months": _p("supply", int, 12, 1, 120,
+                                          "months of capacity rents magnet makers look back on"),
+    "magnet_expansion_share": _p("supply", float, 0.10, 0.0, 1.0,
+                                 "capacity a magnet expansion adds, share of capacity"),
+    "magnet_lead_months": _p("supply", int, 36, 1, 240,
+                             "lead time of new magnet capacity, months",
+                             "magnet plant ~3 years (docs/sources.md)"),
     # ---------------------------------------------------------------- trade
     "link_cost_frac": _p("trade", float, 0.01, 0.0, 0.5,
                          "cost of shipping between countries, share of reference price"),
@@ -151,6 +167,21 @@ PARAMS: dict[str, Param] = {
     "licence_share": _p("trade", float, 0.8, 0.0, 1.0,
                         "share of requested volume approved under a licence regime once the "
                         "delay has passed", "assumption (calibrated range 0.5-0.95)"),
+    "sourcing_stickiness": _p("trade", float, 0.8, 0.0, 5.0,
+                              "volume buyers take from a supplier at no switching cost, share "
+                              "of the link's normal flow (sticky contracts); 0 = none"),
+    "switching_cost_frac": _p("trade", float, 0.05, 0.0, 1.0,
+                              "extra cost of buying beyond the usual volume from a supplier, "
+                              "share of the reference price (0 = no stickiness)"),
+    "leakage_capacity_share": _p("trade", float, 0.3, 0.0, 2.0,
+                                 "most a country can export unrecorded (smuggling), share of "
+                                 "its normal exports, before enforcement",
+                                 "assumption; China 2011: unrecorded exports estimated at "
+                                 "3,700-21,000 t against 16,900 t recorded "
+                                 "(abm/data/china_policy_history.csv)"),
+    "leakage_premium": _p("trade", float, 0.5, 0.0, 20.0,
+                          "cost of the cheapest unrecorded tranche, share of the reference "
+                          "price; each further quarter of the capacity costs twice the last"),
     "normal_flow_weight": _p("trade", float, 0.1, 0.0, 1.0,
                              "weight of this month's flow in a link's normal flow (EWMA, "
                              "updated while the link is open); licences and quota strategies "

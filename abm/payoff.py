@@ -7,7 +7,10 @@ weight's name without the prefix to its value).
 The terms (sum = the state's payoff):
 
 - ``revenue``: what its refiners' sales fetch at home and abroad, flows x (buyer price - link
-  cost), so the rent of a binding export cap goes to the exporter;
+  cost and duty), so the rent of a binding export cap goes to the exporter; unrecorded exports
+  at the home seller price (the smuggling rent is lost to the state); and its magnet makers'
+  margin (magnets made x (magnet price - conversion cost - oxide content));
+- ``duties``: export duties collected on recorded exports;
 - ``industry``: its firms' input-cost advantage over foreign competitors, ``industry_weight``
   x home purchases x (world price - home price), the gap capped at +/- the reference price;
 - ``leverage``: for a restrictor, ``leverage_weight`` x a target's dependence on it (its share
@@ -28,13 +31,12 @@ from __future__ import annotations
 import numpy as np
 
 from abm.params import PAYOFF_WEIGHTS
-from abm.policy import PRODUCTS
 
 __all__ = ["revenue", "industry", "leverage", "retaliation", "shortage_cost",
            "stockpile_carry", "security", "use_value", "alliance_cost", "market_payoff",
            "TERMS", "weights_from"]
 
-TERMS = ("revenue", "industry", "leverage", "retaliation", "shortage", "stockpile",
+TERMS = ("revenue", "duties", "industry", "leverage", "retaliation", "shortage", "stockpile",
          "security", "floor", "alliance")
 
 
@@ -78,20 +80,21 @@ def shortage_cost(cost_ratio: float, shortage_t: float, reference: float) -> flo
 
 def stockpile_carry(carry_per_yr: float, stock_t: dict[str, float],
                     reference: dict[str, float]) -> float:
-    """Monthly carrying cost of a stockpile, US$ m (negative)."""
-    return -sum(stock_t[p] * reference[p] for p in PRODUCTS) * 1e-3 * (carry_per_yr / 12.0)
+    """Monthly carrying cost of a stockpile (of each product in ``stock_t``), US$ m (< 0)."""
+    return -sum(stock_t[p] * reference[p] for p in stock_t) * 1e-3 * (carry_per_yr / 12.0)
 
 
 def security(weight: float, risk: float, use_tpm: dict[str, float], reference: dict[str, float],
              stock_t: dict[str, float], target_months: float) -> float:
     """Insecurity left uncovered by the stockpile, US$ m (<= 0).
 
-    Per product: - weight x risk x use x reference price x (1 - cover), where cover is the
-    stockpile as a share of ``target_months`` of use (at most 1; 1 when the state uses none).
+    Per product in ``stock_t``: - weight x risk x use x reference price x (1 - cover), where
+    cover is the stockpile as a share of ``target_months`` of use (at most 1; 1 when the state
+    uses none).
     """
     tgt = max(target_months, 1e-9)
     out = 0.0
-    for p in PRODUCTS:
+    for p in stock_t:
         use = use_tpm[p]
         cover = min(1.0, stock_t[p] / (tgt * use)) if use > 0 else 1.0
         out -= weight * risk * use * reference[p] * 1e-3 * (1.0 - cover)
@@ -99,8 +102,9 @@ def security(weight: float, risk: float, use_tpm: dict[str, float], reference: d
 
 
 def use_value(use_tpm: dict[str, float], reference: dict[str, float]) -> float:
-    """Monthly value of a country's use at reference prices, US$ m."""
-    return sum(use_tpm[p] * reference[p] for p in PRODUCTS) * 1e-3
+    """Monthly value of a country's use (of each product in ``use_tpm``) at reference
+    prices, US$ m."""
+    return sum(use_tpm[p] * reference[p] for p in use_tpm) * 1e-3
 
 
 def alliance_cost(share: float, value: float) -> float:
@@ -108,27 +112,40 @@ def alliance_cost(share: float, value: float) -> float:
     return -share * value
 
 
+def processing_margin(made_t: float, magnet_price: float, cost: float,
+                      content: dict[str, float], oxide_price: dict[str, float]) -> float:
+    """Magnet makers' margin, US$ m: t made x (magnet price - cost - oxide content value)."""
+    unit = magnet_price - cost - sum(a * oxide_price[p] for p, a in content.items())
+    return made_t * unit * 1e-3
+
+
 def market_payoff(model, code: str, results: dict, restricted: list[str],
-                  w: dict[str, float], link_cost: dict[str, np.ndarray]) -> dict[str, float]:
+                  w: dict[str, float], orders: dict) -> dict[str, float]:
     """The market terms of a state's payoff for one cleared month, US$ million.
 
     Args:
-        model: read-only source of reference prices, world prices, normal flows,
-            use and last shortages (duck-typed).
+        model: read-only source of reference prices, world prices, normal flows, use, last
+            shortages and the magnet makers' recipe and costs (duck-typed).
         code: the state.
         results: product -> :class:`abm.market.ClearingResult`.
         restricted: the targets the state restricts (state codes, in country order).
         w: payoff weights.
-        link_cost: product -> (N, N) US$/kg link costs of the month's orders.
+        orders: product -> (:class:`abm.market.MarketOrders`, :class:`abm.exchange.Book`) of
+            the clearing (link costs including duties, and the duties).
 
     Returns:
-        ``revenue``, ``industry``, ``leverage``, ``retaliation`` and ``shortage``.
+        ``revenue`` (oxide sales net of link costs and duties, unrecorded sales at the home
+        seller price, magnet makers' margin), ``duties`` (export duties collected),
+        ``industry``, ``leverage``, ``retaliation`` and ``shortage``.
     """
     i = model.cidx[code]
-    out = dict.fromkeys(("revenue", "industry", "leverage", "retaliation", "shortage"), 0.0)
+    out = dict.fromkeys(("revenue", "duties", "industry", "leverage", "retaliation",
+                         "shortage"), 0.0)
     for p, r in results.items():
+        o, book = orders[p]
         pref = model.p_ref[p]
-        out["revenue"] += revenue(r.flows[i], r.price, link_cost[p][i])
+        out["revenue"] += _sales_value(model, i, p, r, o)
+        out["duties"] += float((r.flows[i] * book.duty[i]).sum()) * 1e-3
         out["industry"] += industry(w["industry_weight"], float(r.flows[:, i].sum()),
                                     model.exchange.world_price[p], float(r.price[i]), pref)
         ref = model.exchange.normal_flow[p]
@@ -146,3 +163,16 @@ def market_payoff(model, code: str, results: dict, restricted: list[str],
         out["shortage"] += shortage_cost(w["shortage_cost_ratio"],
                                          float(model.firms.last_shortage[p][i]), pref)
     return out
+
+
+def _sales_value(model, i: int, p: str, r, o) -> float:
+    """What node ``i``'s sellers of product ``p`` earn this month, US$ m."""
+    if r.converted_out is not None and r.converted_out[i] > 0:
+        mag = model.magnets
+        oxide = {q: float(model.exchange.price[q][i]) for q in mag.recipe}
+        return processing_margin(float(r.converted_out[i]), float(r.seller_price[i]),
+                                 float(mag.cost[i]), mag.recipe, oxide)
+    value = revenue(r.flows[i], r.price, o.link_cost[i])
+    if r.grey_flows is not None:  # unrecorded sales fetch the home price; smugglers keep the rest
+        value += float(r.grey_flows[i].sum() * r.seller_price[i]) * 1e-3
+    return value

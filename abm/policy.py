@@ -24,15 +24,24 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["ExportPolicy", "PolicyRegime", "INSTRUMENTS", "PRODUCTS", "products_of"]
+__all__ = ["ExportPolicy", "PolicyRegime", "INSTRUMENTS", "OXIDES", "PRODUCTS", "products_of",
+           "PRODUCT_CHOICES"]
 
-PRODUCTS = ("light", "heavy")
+#: the refined oxides: NdPr (``light``) and Dy/Tb (``heavy``), made by separating mine output
+OXIDES = ("light", "heavy")
+#: every traded product: the oxides and NdFeB ``magnet``\ s made from them
+PRODUCTS = (*OXIDES, "magnet")
 INSTRUMENTS = ("open", "licence", "quota", "ban")
+#: what an event's ``product`` may say: one product, ``both`` oxides, or ``all`` products
+PRODUCT_CHOICES = (*PRODUCTS, "both", "all")
 
 
 def products_of(arg: str | None) -> tuple[str, ...]:
-    """Products named by an event argument (``light``, ``heavy``, ``both`` or missing)."""
-    return PRODUCTS if arg in (None, "both") else (arg,)
+    """Products named by an event argument: ``both`` (or missing) = the two oxides, ``all`` =
+    the oxides and magnets, otherwise the one product named."""
+    if arg in (None, "both"):
+        return OXIDES
+    return PRODUCTS if arg == "all" else (arg,)
 
 
 @dataclass(frozen=True)
@@ -78,8 +87,10 @@ class PolicyRegime:
     sum of the exporter's foreign sales.
     """
 
-    def __init__(self, policies: dict[Key, ExportPolicy] | None = None):
+    def __init__(self, policies: dict[Key, ExportPolicy] | None = None,
+                 duties: dict[tuple[str, str], float] | None = None):
         self._policies: dict[Key, ExportPolicy] = dict(policies or {})
+        self._duties: dict[tuple[str, str], float] = dict(duties or {})
 
     # ---------------------------------------------------------------- reading
     def get(self, exporter: str, target: str, product: str) -> ExportPolicy | None:
@@ -92,6 +103,17 @@ class PolicyRegime:
 
     def __len__(self) -> int:
         return len(self._policies)
+
+    def duty(self, exporter: str, product: str) -> float:
+        """The exporter's ad valorem export duty on a product (0 = none)."""
+        return self._duties.get((exporter, product), 0.0)
+
+    def set_duty(self, exporter: str, product: str, rate: float) -> None:
+        """Put an ad valorem export duty (share of the export price) in force; 0 lifts it."""
+        if rate > 0:
+            self._duties[(exporter, product)] = rate
+        else:
+            self._duties.pop((exporter, product), None)
 
     def restricted_targets(self, exporter: str) -> set[str]:
         """Targets (state codes, or ``all``) toward which the exporter restricts anything."""
@@ -131,7 +153,8 @@ class PolicyRegime:
 
     def without(self, exporter: str) -> PolicyRegime:
         """A new regime with every policy but the exporter's (for what-if valuation)."""
-        return PolicyRegime({k: v for k, v in self._policies.items() if k[0] != exporter})
+        return PolicyRegime({k: v for k, v in self._policies.items() if k[0] != exporter},
+                            self._duties)
 
     # ---------------------------------------------------------------- caps
     def link_caps(self, product: str, countries: tuple[str, ...], normal_flow: np.ndarray,

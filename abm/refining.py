@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from abm.policy import PRODUCTS
+from abm.policy import OXIDES
 
 __all__ = ["Project", "RefiningCapacity", "SupplyPlan", "route_concentrate"]
 
@@ -95,7 +95,7 @@ def route_concentrate(miners: list, capacity: np.ndarray, cidx: dict[str, int],
     """
     n = len(capacity)
     chn = cidx["CHN"]
-    refined = {p: np.zeros(n) for p in PRODUCTS}
+    refined = {p: np.zeros(n) for p in OXIDES}
     refined_reo = np.zeros(n)
     plan = SupplyPlan(refined, refined_reo)
     left = capacity.copy()
@@ -114,7 +114,7 @@ def route_concentrate(miners: list, capacity: np.ndarray, cidx: dict[str, int],
             here + to_china)
         refined_reo[node] += here
         refined_reo[chn] += to_china
-        for p in PRODUCTS:
+        for p in OXIDES:
             refined[p][node] += here * m.shares[p]
             refined[p][chn] += to_china * m.shares[p]
     return plan

@@ -13,7 +13,7 @@ from functools import partial
 import numpy as np
 
 from abm.columns import expand
-from abm.policy import PRODUCTS
+from abm.policy import OXIDES, PRODUCTS
 
 __all__ = ["MonthRecord", "reporters"]
 
@@ -53,11 +53,41 @@ def _price_world(model, product):
 
 
 def _production(model, product):
-    return float(_rec(model).plan.supply.refined[product].sum())
+    """Oxide refined, or magnets made, t."""
+    rec = _rec(model)
+    if product in rec.plan.supply.refined:
+        return float(rec.plan.supply.refined[product].sum())
+    made = rec.results[product].converted_out
+    return float(made.sum()) if made is not None else 0.0
 
 
 def _consumption(model, product):
-    return float(model.firms.last_consumed[product].sum())
+    """Used up by firms, and (oxides) turned into magnets, t."""
+    used = _rec(model).results[product].converted_in
+    return float(model.firms.last_consumed[product].sum()) + (
+        float(used.sum()) if used is not None else 0.0)
+
+
+def _magnet_use(model, product):
+    used = _rec(model).results[product].converted_in
+    return float(used.sum()) if used is not None else 0.0
+
+
+def _china_exports_unrecorded(model, product):
+    g = _rec(model).results[product].grey_flows
+    return float(g[model.cidx["CHN"]].sum()) if g is not None else 0.0
+
+
+def _china_share_magnets(model):
+    made = _rec(model).results["magnet"].converted_out
+    total = float(made.sum()) if made is not None else 0.0
+    return float(made[model.cidx["CHN"]] / total) if total > 0 else 0.0
+
+
+def _magnet_capacity_use(model):
+    cap = float(model.magnets.capacity_tpm.sum())
+    made = _rec(model).results["magnet"].converted_out
+    return float(made.sum() / cap) if cap > 0 and made is not None else 0.0
 
 
 def _china_exports(model, product):
@@ -67,14 +97,14 @@ def _china_exports(model, product):
 
 
 def _china_exports_reo(model):
-    """China's exports of both products in t REO at China's refined mix this month."""
+    """China's recorded oxide exports in t REO at China's refined mix this month."""
     chn = model.cidx["CHN"]
     supply = _rec(model).plan.supply
     reo = supply.refined_reo[chn]
-    prod = sum(supply.refined[p][chn] for p in PRODUCTS)
+    prod = sum(supply.refined[p][chn] for p in OXIDES)
     if reo <= 0 or prod <= 0:
         return 0.0
-    return float(sum(_china_exports(model, p) for p in PRODUCTS) * reo / prod)
+    return float(sum(_china_exports(model, p) for p in OXIDES) * reo / prod)
 
 
 def _inventory(model, product):
@@ -82,7 +112,7 @@ def _inventory(model, product):
 
 
 def _stockpiles(model, product):
-    return float(sum(s.stockpile[product] for s in model.states.values()))
+    return float(sum(s.stockpile.get(product, 0.0) for s in model.states.values()))
 
 
 def _substitution(model, product):
@@ -149,11 +179,17 @@ def _supply_share(model, key):
 
 
 # ---------------------------------------------------------------- per country
+def _oxide_weight(model, product) -> float:
+    """T of oxide in one t of the product (magnets count their oxide content)."""
+    return model.magnets.oxide_per_magnet if product == "magnet" else 1.0
+
+
 def _china_import_share(model, country):
+    """Share of the country's purchases (t oxide-equivalent, recorded and not) from China."""
     i, chn = model.cidx[country], model.cidx["CHN"]
     res = _rec(model).results
-    buys = sum(res[p].flows[:, i].sum() for p in PRODUCTS)
-    from_chn = sum(res[p].flows[chn, i] for p in PRODUCTS)
+    buys = sum(res[p].all_flows[:, i].sum() * _oxide_weight(model, p) for p in PRODUCTS)
+    from_chn = sum(res[p].all_flows[chn, i] * _oxide_weight(model, p) for p in PRODUCTS)
     return float(from_chn / buys) if buys > 0 else 0.0
 
 
@@ -163,12 +199,14 @@ def _stockpile(model, country):
 
 def _shortage(model, country):
     i = model.cidx[country]
-    return float(sum(model.firms.last_shortage[p][i] for p in PRODUCTS))
+    return float(sum(model.firms.last_shortage[p][i] * _oxide_weight(model, p)
+                     for p in PRODUCTS))
 
 
 def _destroyed(model, country):
     i = model.cidx[country]
-    return float(sum(model.firms.last_destroyed[p][i] for p in PRODUCTS))
+    return float(sum(model.firms.last_destroyed[p][i] * _oxide_weight(model, p)
+                     for p in PRODUCTS))
 
 
 def _risk(model, country):
@@ -185,7 +223,8 @@ def _payoff(model, country):
 
 def _inventory_at(model, country):
     i = model.cidx[country]
-    return float(sum(model.firms.inventory_by_country(p)[i] for p in PRODUCTS))
+    return float(sum(model.firms.inventory_by_country(p)[i] * _oxide_weight(model, p)
+                     for p in PRODUCTS))
 
 
 _FAMILY = {
@@ -207,6 +246,9 @@ _FAMILY = {
     "demand_destroyed_{country}": _destroyed, "risk_{country}": _risk,
     "bloc_{country}": _bloc, "payoff_{country}": _payoff, "mined_{host}": _mined,
     "refined_{country}": _refined, "inventory_{country}": _inventory_at,
+    "magnet_use_{oxide}": _magnet_use, "china_exports_unrecorded_{product}":
+        _china_exports_unrecorded, "china_share_magnets": _china_share_magnets,
+    "magnet_capacity_use": _magnet_capacity_use,
 }
 
 #: DESIGN columns kept (as 0) in worlds without that state
@@ -218,7 +260,8 @@ def reporters(model) -> dict[str, partial]:
     hosts = sorted({m.country for m in model.miners})
     out: dict[str, partial] = {}
     for name, col, combo in expand(model.countries, hosts):
-        keys = {("country" if k == "foreign" else k): v for k, v in combo.items()}
+        keys = {("country" if k == "foreign" else "product" if k == "oxide" else k): v
+                for k, v in combo.items()}
         out[name] = partial(_FAMILY[col.name], **keys)
     for code, slug_ in (("USA", "usa"), ("JPN", "japan"), ("CHN", "china")):
         if code not in model.cidx:

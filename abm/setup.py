@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from abm.actions import ACTIONS
-from abm.agents import FirmPopulation, Miner, State
+from abm.agents import FirmPopulation, MagnetMakers, Miner, State
 from abm.calibration import load_world, read_bloc_exclusions, read_links
 from abm.errors import InputError
 from abm.events import Timeline
@@ -19,7 +19,7 @@ from abm.exchange import Exchange
 from abm.network import AllianceNetwork
 from abm.params import parse_month
 from abm.payoff import weights_from
-from abm.policy import PRODUCTS, PolicyRegime
+from abm.policy import OXIDES, PRODUCTS, PolicyRegime
 from abm.refining import RefiningCapacity
 from abm.safeio import MAX_MONTHS
 
@@ -42,8 +42,10 @@ def populate(model) -> None:
     st = w.states
     model.countries = tuple(st["code"])
     model.cidx = {c: i for i, c in enumerate(model.countries)}
-    model.p_ref = {p: w.reference_price(p) for p in PRODUCTS}
-    model.demand_tpm = {p: st[f"consumption_{p}_tpy"].to_numpy(float) / 12.0 for p in PRODUCTS}
+    model.p_ref = {p: w.reference_price(p) if p in w.prices["product"].values else 1.0
+                   for p in PRODUCTS}
+    model.oxide_use_tpm = {p: st[f"consumption_{p}_tpy"].to_numpy(float) / 12.0 for p in OXIDES}
+    model.demand_tpm = split_demand(model.oxide_use_tpm, w.recipe, sc.magnet_share_of_use)
     model.risk = np.zeros(len(model.countries))
     model.regime = PolicyRegime()
     model.network = AllianceNetwork()
@@ -64,6 +66,7 @@ def populate(model) -> None:
     ref = dict(zip(w.refining["country"], w.refining["capacity_t_reo_per_yr"], strict=True))
     model.refining = RefiningCapacity(
         model.countries, np.array([ref.get(c, 0.0) / 12.0 for c in model.countries]))
+    model.magnets = _magnet_makers(model, w)
     model.firms = FirmPopulation.generate(model, sc.n_firms, model.countries, model.demand_tpm,
                                          model.p_ref, sc)
     model.bloc_exclusions = read_bloc_exclusions(sc.data_dir)
@@ -72,6 +75,33 @@ def populate(model) -> None:
     #: who besides producers and firms offers and bids in the markets (see exchange.Book)
     model.participants = list(model.states.values())
     check_references(model)
+
+
+def split_demand(oxide_use: dict[str, np.ndarray], recipe: dict[str, float],
+                 magnet_share: float) -> dict[str, np.ndarray]:
+    """Firms' demand per product (t/month) from each country's oxide-equivalent use.
+
+    ``magnet_share`` of the NdPr use arrives as magnets (t of magnet = NdPr / its content); the
+    rest, and the Dy/Tb not contained in those magnets, is bought as oxide. Without a recipe
+    (a world with no magnet stage) everything is bought as oxide.
+    """
+    if not recipe:
+        return {**{p: oxide_use[p].copy() for p in OXIDES},
+                "magnet": np.zeros_like(oxide_use["light"])}
+    magnets = magnet_share * oxide_use["light"] / recipe["light"]
+    direct = {p: np.clip(oxide_use[p] - magnets * recipe.get(p, 0.0), 0.0, None) for p in OXIDES}
+    return {**direct, "magnet": magnets}
+
+
+def _magnet_makers(model, w) -> MagnetMakers:
+    cap = dict(zip(w.magnet_capacity["country"], w.magnet_capacity["capacity_t_per_yr"],
+                   strict=True))
+    cost = dict(zip(w.magnet_capacity["country"],
+                    w.magnet_capacity["conversion_cost_usd_per_kg"], strict=True))
+    default = float(np.mean(list(cost.values()))) if cost else 0.0
+    return MagnetMakers(model, model.countries, w.recipe,
+                        np.array([cap.get(c, 0.0) / 12.0 for c in model.countries]),
+                        np.array([cost.get(c, default) for c in model.countries]))
 
 
 def _link_frac(model) -> np.ndarray:

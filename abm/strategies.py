@@ -249,20 +249,21 @@ class ExportOpen(_Export):
 
 @register_strategy
 class ExportLicenceHeavy(_Export):
-    """Licences on heavy rare earths only, toward every state outside the bloc."""
+    """Licences on heavy rare earths and the magnets that contain them (as in April 2025)."""
 
     name = "licence_heavy"
     instrument = "licence"
-    products = ("heavy",)
+    products = ("heavy", "magnet")
 
     def matches(self, model, state):  # noqa: D102
         kinds = self._kinds(model, state)
-        return not kinds["light"] and kinds["heavy"] == {"licence"}
+        return (not kinds["light"] and kinds["heavy"] == {"licence"}
+                and kinds["magnet"] <= {"licence"})
 
 
 @register_strategy
 class ExportLicence(_Export):
-    """Licences on both products toward every state outside the bloc."""
+    """Licences on both oxides and on magnets toward every state outside the bloc."""
 
     name = "licence"
     instrument = "licence"

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from abm import payoff
 from abm.exchange import build_orders
-from abm.market import clear_market
-from abm.policy import PRODUCTS, ExportPolicy, PolicyRegime, products_of
+from abm.policy import OXIDES, PRODUCTS, ExportPolicy, PolicyRegime, products_of
 from abm.strategies import STRATEGIES
 
 __all__ = ["forgone_payoffs", "export_payoffs", "stockpile_payoffs", "alliance_payoffs",
@@ -49,10 +48,9 @@ def export_payoffs(model, state, options, plan, base: PolicyRegime) -> dict[str,
     for opt in options:
         regime = regime_with(model, state, base, opt)
         orders = build_orders(model, plan, regime, steady_state=True)
-        res = {p: clear_market(orders[p][0], validate=False) for p in PRODUCTS}
-        costs = {p: orders[p][0].link_cost for p in PRODUCTS}
+        res = model.clear(orders, validate=False)
         parts = payoff.market_payoff(model, state.code, res, state.restricted_targets(regime),
-                                     w, costs)
+                                     w, orders)
         out[opt] = float(sum(parts.values()))
     return out
 
@@ -66,11 +64,11 @@ def stockpile_payoffs(model, state, options) -> dict[str, float]:
     sc, w = model.sc, model.payoff_weights
     i = state.index
     months = sc.stockpile_valuation_months
-    use = {p: float(model.demand_tpm[p][i]) for p in PRODUCTS}
+    use = {p: float(model.oxide_use_tpm[p][i]) for p in OXIDES}
     out = {}
     for opt in options:
         stock = dict(state.stockpile)
-        for p in PRODUCTS:
+        for p in OXIDES:
             if opt == "build":
                 stock[p] += months * sc.stockpile_build_share * use[p]
             elif opt == "release":

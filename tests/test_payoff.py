@@ -77,7 +77,8 @@ def _two_node_model(jpn_bloc: str):
     n_flow = np.array([[50.0, 40.0], [0.0, 20.0]])
     return SimpleNamespace(
         cidx={"CHN": 0, "JPN": 1}, p_ref={"light": 60.0},
-        exchange=SimpleNamespace(world_price={"light": 100.0}, normal_flow={"light": n_flow}),
+        exchange=SimpleNamespace(world_price={"light": 100.0}, normal_flow={"light": n_flow},
+                                 price={"light": np.array([40.0, 100.0])}),
         demand_tpm={"light": np.array([80.0, 25.0])},
         states={"CHN": SimpleNamespace(bloc=""), "JPN": SimpleNamespace(bloc=jpn_bloc)},
         firms=SimpleNamespace(last_shortage={"light": np.array([2.0, 0.0])}))
@@ -88,7 +89,7 @@ def test_market_payoff_of_a_restricting_exporter():
     # rose 40 over the reference 60; Japan relied on China for all its normal imports.
     model = _two_node_model(jpn_bloc="US-Japan")
     res = {"light": _result([[50.0, 30.0], [0.0, 20.0]], [40.0, 100.0])}
-    cost = {"light": np.array([[0.0, 1.0], [1.0, 0.0]])}
+    cost = _orders_with(np.array([[0.0, 1.0], [1.0, 0.0]]))
     parts = payoff.market_payoff(model, "CHN", res, ["JPN"], W, cost)
     assert parts["revenue"] == pytest.approx((50 * 40 + 30 * 99) * 1e-3)  # 4.97
     assert parts["industry"] == pytest.approx(0.5 * 50 * 60 * 1e-3)  # gap 60, capped
@@ -96,11 +97,38 @@ def test_market_payoff_of_a_restricting_exporter():
     assert parts["retaliation"] == pytest.approx(-1.0 * 40 * 25 * 1e-3)  # -1.0
     assert parts["shortage"] == pytest.approx(-2 * 60 * 3.0 * 1e-3)  # -0.36
     # a target outside any alliance does not retaliate
-    calm = payoff.market_payoff(_two_node_model(jpn_bloc=""), "CHN", res, ["JPN"], W, cost)
+    calm = payoff.market_payoff(_two_node_model(jpn_bloc=""), "CHN", res, ["JPN"], W,
+                                cost)
     assert calm["retaliation"] == 0.0 and calm["leverage"] == pytest.approx(0.3)
     # without restrictions there is neither leverage nor retaliation
     open_ = payoff.market_payoff(model, "CHN", res, [], W, cost)
     assert open_["leverage"] == 0.0 and open_["retaliation"] == 0.0
+
+
+def _orders_with(link_cost, duty=None):
+    """product -> (orders, book) stand-ins carrying link costs (duty included) and duties."""
+    duty = np.zeros_like(link_cost) if duty is None else duty
+    return {"light": (SimpleNamespace(link_cost=link_cost + duty), SimpleNamespace(duty=duty))}
+
+
+def test_an_export_duty_moves_revenue_into_the_duties_term():
+    # a 5 US$/kg duty on the 30 t to Japan: 150 US$ k of duties, and the sellers' revenue
+    # falls by as much: (50 x 40 + 30 x (100 - 1 - 5)) = 4,820 US$ k
+    model = _two_node_model(jpn_bloc="")
+    res = {"light": _result([[50.0, 30.0], [0.0, 20.0]], [40.0, 100.0])}
+    duty = np.array([[0.0, 5.0], [0.0, 0.0]])
+    parts = payoff.market_payoff(model, "CHN", res, [], W,
+                                 _orders_with(np.array([[0.0, 1.0], [1.0, 0.0]]), duty))
+    assert parts["duties"] == pytest.approx(0.15)
+    assert parts["revenue"] == pytest.approx(4.82)
+
+
+def test_processing_margin_by_hand():
+    # 10 t of magnets at 60 US$/kg, cost 27.7, content 0.359 x 60 + 0.0103 x 265 = 24.2695:
+    # 10 t x 8.0305 US$/kg = 80.305 US$ k
+    margin = payoff.processing_margin(10.0, 60.0, 27.7, {"light": 0.359, "heavy": 0.0103},
+                                      {"light": 60.0, "heavy": 265.0})
+    assert margin == pytest.approx(0.080305)
 
 
 def _orders(link_cap, export_cap):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from abm.policy import PRODUCTS
+from abm.policy import OXIDES
 from abm.refining import Project
 from abm.strategies import miner_utilisation, revenue_per_kg
 
@@ -58,7 +58,7 @@ class Miner(mesa.Agent):
         self.margin_history: list[float] = []
         self.output_tpm = 0.0
         self.routed: dict[str, float] = {}
-        self.floor_usd_per_kg = dict.fromkeys(PRODUCTS, 0.0)
+        self.floor_usd_per_kg = dict.fromkeys(OXIDES, 0.0)
         self.floor_payer = ""
         self.floor_upside_share = 0.0
 
@@ -71,7 +71,7 @@ class Miner(mesa.Agent):
     def margin_ratio(self, seller_price: dict[str, np.ndarray]) -> float:
         """Revenue/cost ratio at its refining node's seller prices (with any floor)."""
         node = self.model.cidx[self.refine_country]
-        prices = {p: seller_price[p][node] for p in PRODUCTS}
+        prices = {p: seller_price[p][node] for p in OXIDES}
         return revenue_per_kg(self.shares, prices, self.floor_usd_per_kg) / max(
             self.cost_usd_per_kg, 1e-9)
 
@@ -175,16 +175,16 @@ class Miner(mesa.Agent):
         if self.is_chinese or self.refine_country == "CHN" or self.capacity_tpm <= 0:
             return None
         node = m.cidx[self.refine_country]
-        base = {p: float(m.exchange.seller_price[p][node]) for p in PRODUCTS}
+        base = {p: float(m.exchange.seller_price[p][node]) for p in OXIDES}
         offers = {self.bloc: revenue_per_kg(self.shares, base, self.floor_usd_per_kg)}
         for payer, floor in m.floor_offers().items():
             if not m.may_pay(payer, self):
                 continue  # e.g. US defence law excludes Chinese and Russian material
             pay_node = m.cidx[payer]
-            prices = {p: float(m.exchange.price[p][pay_node]) for p in PRODUCTS}
+            prices = {p: float(m.exchange.price[p][pay_node]) for p in OXIDES}
             prices["light"] = max(prices["light"], floor)
             risk = float(m.risk[pay_node])
-            offers[payer] = (sum(self.shares[p] * prices[p] for p in PRODUCTS)
+            offers[payer] = (sum(self.shares[p] * prices[p] for p in OXIDES)
                              * (1 - m.sc.bloc_risk_discount * risk))
         return offers
 

@@ -15,7 +15,7 @@ from abm import payoff
 from abm.actions import apply_action
 from abm.errors import ConservationError
 from abm.learning import ewa_update, logit_choice
-from abm.policy import PRODUCTS
+from abm.policy import OXIDES, PRODUCTS
 from abm.strategies import DOMAINS, STRATEGIES, recognise, strategy_names, targets_outside_bloc
 from abm.valuation import forgone_payoffs
 
@@ -39,6 +39,7 @@ class State(mesa.Agent):
         payoff_parts: last payoff by term (:data:`abm.payoff.TERMS`).
         floor_offer_usd_per_kg: the NdPr price floor the state offers miners (None = none).
         floor_cost_usd: cumulative price-floor payments, US$.
+        enforcement: how hard the state fights unrecorded exports and illegal output (0-1).
     """
 
     def __init__(self, model, code: str, name: str, player: bool, stockpile: dict[str, float]):
@@ -46,8 +47,8 @@ class State(mesa.Agent):
         self.code = code
         self.name = name
         self.player = player
-        self.stockpile = {p: float(stockpile[p]) for p in PRODUCTS}
-        self.stockpile_mode = dict.fromkeys(PRODUCTS, "hold")
+        self.stockpile = {p: float(stockpile[p]) for p in OXIDES}
+        self.stockpile_mode = dict.fromkeys(OXIDES, "hold")
         self.pinned: set[str] = set()
         self.fixed: set[str] = set()
         self.attractions: dict[str, dict[str, float]] = {}
@@ -57,6 +58,7 @@ class State(mesa.Agent):
         self.floor_offer_usd_per_kg: float | None = None
         self.floor_cost_usd = 0.0
         self._floor_cost_seen = 0.0
+        self.enforcement = 0.0
 
     # ---------------------------------------------------------------- simple state
     @property
@@ -77,9 +79,10 @@ class State(mesa.Agent):
         self.stockpile[product] = max(new, 0.0)
 
     def set_stockpile_mode(self, products: tuple[str, ...], mode: str) -> None:
-        """Build, hold or release the stockpile of the given products."""
+        """Build, hold or release the stockpile of the given oxides (magnets are not kept)."""
         for p in products:
-            self.stockpile_mode[p] = mode
+            if p in self.stockpile_mode:
+                self.stockpile_mode[p] = mode
 
     def offer_floor(self, usd_per_kg: float) -> None:
         """Offer miners a price floor (US$/kg NdPr) paid by this state."""
@@ -114,8 +117,8 @@ class State(mesa.Agent):
             return []
         sc, m = self.model.sc, self.model
         i = self.index
-        target = sc.stockpile_target_months * m.demand_tpm[product][i]
-        want = min(sc.stockpile_build_share * m.demand_tpm[product][i],
+        target = sc.stockpile_target_months * m.oxide_use_tpm[product][i]
+        want = min(sc.stockpile_build_share * m.oxide_use_tpm[product][i],
                    max(target - self.stockpile[product], 0.0))
         if want <= 0:
             return []
@@ -188,17 +191,18 @@ class State(mesa.Agent):
             return targets_outside_bloc(self.model, self)
         return [c for c in self.model.countries if c in restricted]
 
-    def score(self, results: dict, link_cost: dict) -> None:
+    def score(self, results: dict, orders: dict) -> None:
         """Compute this month's payoff terms (:mod:`abm.payoff`) after the market cleared."""
         m = self.model
         w = m.payoff_weights
         i = self.index
         use = {p: float(m.demand_tpm[p][i]) for p in PRODUCTS}
+        oxide_use = {p: float(m.oxide_use_tpm[p][i]) for p in OXIDES}
         parts = payoff.market_payoff(m, self.code, results, self.restricted_targets(m.regime),
-                                     w, link_cost)
+                                     w, orders)
         parts["stockpile"] = payoff.stockpile_carry(w["stockpile_carry_per_yr"],
                                                     self.stockpile, m.p_ref)
-        parts["security"] = payoff.security(w["security_weight"], float(m.risk[i]), use,
+        parts["security"] = payoff.security(w["security_weight"], float(m.risk[i]), oxide_use,
                                             m.p_ref, self.stockpile,
                                             m.sc.stockpile_target_months)
         parts["floor"] = -(self.floor_cost_usd - self._floor_cost_seen) * 1e-6

@@ -1,0 +1,103 @@
+"""Magnet makers: NdFeB magnet-making capacity per country, vectorised in one Mesa agent.
+
+Magnet makers turn NdPr and Dy/Tb oxide into sintered NdFeB magnets (t of oxide per t of
+magnet from ``abm/data/magnet_recipe.csv``) at a conversion cost, within their capacity
+(``abm/data/magnet_capacity.csv``; China ~94% in 2024). They do so inside the monthly clearing
+(:class:`abm.market.Conversion`): a converter buys oxide where it is and sells magnets, so
+magnet prices are the oxide content at the converting node plus the conversion cost, plus a
+scarcity rent when capacity binds. Makers invest when that rent, averaged over
+``magnet_investment_window_months``, exceeds ``magnet_investment_hurdle`` x their conversion
+cost: capacity grows by ``magnet_expansion_share`` after ``magnet_lead_months`` (a magnet plant
+takes ~3 years, docs/sources.md) and ramps up like any plant. Units: t of magnet per month,
+US$/kg of magnet.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+from abm.market import Conversion
+from abm.policy import OXIDES
+
+__all__ = ["MagnetMakers"]
+
+
+class MagnetMakers(mesa.Agent):
+    """All countries' magnet makers.
+
+    Attributes:
+        countries: country codes (market nodes).
+        recipe: oxide -> t per t of magnet (empty when the world has no magnet stage).
+        capacity_tpm: (C,) t of magnet per month each country can make.
+        cost: (C,) US$/kg conversion cost besides the oxide.
+        pipeline: [(node, t/month, ready month)] capacity under construction.
+        rents: list of (C,) US$/kg capacity rents of past months (newest last).
+        made: (C,) t made last month.
+    """
+
+    def __init__(self, model, countries: tuple[str, ...], recipe: dict[str, float],
+                 capacity_tpm: np.ndarray, cost: np.ndarray):
+        super().__init__(model)
+        self.countries = countries
+        self.recipe = dict(recipe)
+        self.capacity_tpm = np.asarray(capacity_tpm, dtype=float)
+        self.cost = np.asarray(cost, dtype=float)
+        self.pipeline: list[tuple[int, float, int]] = []
+        self.rents: list[np.ndarray] = []
+        self.made = np.zeros(len(countries))
+
+    @property
+    def active(self) -> bool:
+        """Whether the world has a magnet stage (a recipe)."""
+        return bool(self.recipe)
+
+    @property
+    def oxide_per_magnet(self) -> float:
+        """T of oxide (both oxides) in one t of magnet."""
+        return float(sum(self.recipe.get(p, 0.0) for p in OXIDES))
+
+    def conversion(self) -> Conversion | None:
+        """This month's conversion for the clearing (``None`` without a magnet stage)."""
+        if not self.active:
+            return None
+        return Conversion("magnet", dict(self.recipe), self.capacity_tpm.copy(), self.cost)
+
+    def commission(self, country: str, tonnes_per_yr: float, ready_step: int) -> None:
+        """Start building magnet capacity (t of magnet per year) ready at ``ready_step``."""
+        self.pipeline.append((self.countries.index(country), tonnes_per_yr / 12.0, ready_step))
+
+    def record(self, results: dict) -> None:
+        """Remember the month's output and each country's capacity rent (US$/kg)."""
+        if not self.active:
+            return
+        mag = results["magnet"]
+        self.made = mag.converted_out.copy()
+        content = sum(a * results[p].price for p, a in self.recipe.items())
+        rent = np.clip(mag.seller_price - self.cost - content, 0.0, None)
+        self.rents = (self.rents + [rent])[-self.model.sc.magnet_investment_window_months:]
+
+    def invest(self) -> None:
+        """Bring finished plants online; commit expansions where rents beat the hurdle."""
+        if not self.active:
+            return
+        m, sc = self.model, self.model.sc
+        for item in [x for x in self.pipeline if x[2] <= m.month]:
+            node, tpm, _ready = item
+            self.capacity_tpm[node] += tpm
+            self.pipeline.remove(item)
+            m.log_event(self.countries[node], "capacity_online",
+                        f"{self.countries[node]}: +{tpm * 12:,.0f} t/yr magnet capacity online")
+        if len(self.rents) < sc.magnet_investment_window_months:
+            return
+        mean_rent = np.mean(self.rents, axis=0)
+        building = {node for node, _t, _r in self.pipeline}
+        for node in np.nonzero(mean_rent > sc.magnet_investment_hurdle * self.cost)[0]:
+            if node in building or self.capacity_tpm[node] <= 0:
+                continue
+            add = self.capacity_tpm[node] * sc.magnet_expansion_share
+            ready = m.month + sc.magnet_lead_months
+            self.pipeline.append((int(node), add, ready))
+            m.log_event(self.countries[node], "invest",
+                        f"{self.countries[node]}: magnet makers commit {add * 12:,.0f} t/yr, "
+                        f"ready {m.month_date(ready)}")
