@@ -87,6 +87,8 @@ COLUMNS: tuple[Column, ...] = (
     _C("bloc_{country}", "name", "the state's alliance (- = none)"),
     _C("payoff_{country}", "US$ million/month", "the state's payoff (abm.payoff)",
        signed=True),
+    _C("relocated_{country}", "share",
+       "share of the country's firms' demand (value) whose production moved into China"),
     _C("mined_{host}", "t REO/month", "mine output in that host country"),
     _C("refined_{country}", "t REO/month", "REO separated in that country"),
     _C("inventory_{country}", "t",

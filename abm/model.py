@@ -153,6 +153,10 @@ class RareEarthModel(mesa.Model):
             self.exchange.remember(p, o, r, self.sc.normal_flow_weight)
             self.firms.learn(p, r.price)
         self.magnets.record(results)
+        moved = self.firms.relocate(self.exchange.price)
+        if moved:
+            self.log_event("CHN", "relocation", f"{moved} firm(s) move production into China",
+                           "model")
         for p in OXIDES:
             node_price = results[p].seller_price
             for m in self.miners:

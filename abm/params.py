@@ -103,6 +103,16 @@ PARAMS: dict[str, Param] = {
                            "(sigma of a lognormal)"),
     "firm_threshold_sigma": _p("demand", float, 0.3, 0.0, 2.0,
                                "dispersion of firms' thrifting thresholds (lognormal sigma)"),
+    "relocation_threshold": _p("demand", float, 1.5, 1.0, 100.0,
+                               "median ratio of a firm's input prices at home to China's that "
+                               "makes it move production into China (if it lasts)",
+                               "assumption; 2010-2012: magnet and end-use makers moved plants "
+                               "into China to secure supply (docs/validation_sources.md)"),
+    "relocation_sigma": _p("demand", float, 0.3, 0.0, 2.0,
+                           "dispersion of firms' relocation thresholds (lognormal sigma)"),
+    "relocation_delay_months": _p("demand", int, 18, 1, 240,
+                                  "months a price gap above its threshold must last before a "
+                                  "firm moves (a plant takes time to move)"),
     "risk_memory": _p("demand", float, 0.85, 0.0, 0.999,
                       "weight of last month's perceived supply risk (EWMA)"),
     "shortage_risk_factor": _p("demand", float, 5.0, 0.0, 100.0,

@@ -221,6 +221,10 @@ def _payoff(model, country):
     return float(model.states[country].payoff)
 
 
+def _relocated(model, country):
+    return model.firms.relocated_share(model.cidx[country])
+
+
 def _inventory_at(model, country):
     i = model.cidx[country]
     return float(sum(model.firms.inventory_by_country(p)[i] * _oxide_weight(model, p)
@@ -248,7 +252,7 @@ _FAMILY = {
     "refined_{country}": _refined, "inventory_{country}": _inventory_at,
     "magnet_use_{oxide}": _magnet_use, "china_exports_unrecorded_{product}":
         _china_exports_unrecorded, "china_share_magnets": _china_share_magnets,
-    "magnet_capacity_use": _magnet_capacity_use,
+    "magnet_capacity_use": _magnet_capacity_use, "relocated_{country}": _relocated,
 }
 
 #: DESIGN columns kept (as 0) in worlds without that state

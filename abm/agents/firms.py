@@ -32,6 +32,9 @@ class FirmPopulation(mesa.Agent):
         substitution: product -> (F,) share of demand substituted (0 .. substitution_max).
         price_memory: product -> (F,) smoothed price ratio the firm remembers.
         expected_price: product -> (C,) US$/kg the firms of each country expect (EWMA).
+        origin: (F,) country index where each firm started (firms can move into China).
+        relocation_threshold: (F,) home/China input-price ratio that pushes a firm to move.
+        pressure: (F,) months the ratio has been above the firm's threshold (net).
         last_shortage, last_planned, last_destroyed, last_consumed: product -> (C,) t of this
             month's unserved use, planned use, use given up to a price rise, and consumption.
     """
@@ -54,6 +57,9 @@ class FirmPopulation(mesa.Agent):
         self.last_planned = {p: np.zeros(n) for p in PRODUCTS}
         self.last_destroyed = {p: np.zeros(n) for p in PRODUCTS}
         self.last_consumed = {p: np.zeros(n) for p in PRODUCTS}
+        self.origin = country.copy()
+        self.relocation_threshold = np.full(country.size, np.inf)
+        self.pressure = np.zeros(country.size)
 
     @property
     def size(self) -> int:
@@ -103,8 +109,12 @@ class FirmPopulation(mesa.Agent):
         cover_scale /= (mean / np.maximum(n_in, 1))[country]
         threshold = sc.substitution_threshold * rng.lognormal(0.0, sc.firm_threshold_sigma,
                                                               n_firms)
-        return cls(model, countries, country, base, cover_scale, threshold,
-                   sc.base_cover_months, p_ref)
+        pop = cls(model, countries, country, base, cover_scale, threshold,
+                  sc.base_cover_months, p_ref)
+        # thresholds above 1 (a firm never moves to pay more): 1 + (median - 1) x lognormal
+        pop.relocation_threshold = 1.0 + (sc.relocation_threshold - 1.0) * rng.lognormal(
+            0.0, sc.relocation_sigma, n_firms)
+        return pop
 
     def by_country(self, values: np.ndarray) -> np.ndarray:
         """(C,) sum of a per-firm array over each country's firms."""
@@ -200,6 +210,52 @@ class FirmPopulation(mesa.Agent):
             np.clip(need_ref * (f_last - f_now[self.country]), 0.0, None))
         self.last_planned[product] = self.by_country(want)
         self.last_consumed[product] = self.by_country(consumed)
+
+    def relocate(self, price: dict[str, np.ndarray]) -> int:
+        """Firms facing input prices far above China's for long move production into China.
+
+        A firm compares the value of its inputs at its node with their value at China's
+        prices; while the ratio exceeds its threshold its pressure grows by a month (and
+        shrinks by one otherwise); at ``relocation_delay_months`` it moves: from then on it
+        buys, holds and consumes in China. Firms never move back (plants are sunk).
+
+        Returns:
+            The number of firms that moved this month.
+        """
+        if "CHN" not in self.countries:
+            return 0
+        chn = self.countries.index("CHN")
+        home = sum(self.base_demand[p] * price[p][self.country] for p in PRODUCTS)
+        china = sum(self.base_demand[p] * price[p][chn] for p in PRODUCTS)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(china > 0, home / china, 1.0)
+        over = (ratio > self.relocation_threshold) & (self.country != chn)
+        self.pressure = np.where(over, self.pressure + 1.0, np.maximum(self.pressure - 1.0, 0.0))
+        moving = over & (self.pressure >= self.model.sc.relocation_delay_months)
+        if not moving.any():
+            return 0
+        self.country = np.where(moving, chn, self.country)
+        self._sort_by_country()
+        return int(moving.sum())
+
+    def _sort_by_country(self) -> None:
+        """Keep firms sorted by country (the demand aggregation relies on it)."""
+        order = np.argsort(self.country, kind="stable")
+        for name in ("country", "origin", "cover_scale", "sub_threshold",
+                     "relocation_threshold", "pressure"):
+            setattr(self, name, getattr(self, name)[order])
+        for d in (self.base_demand, self.inventory, self.substitution, self.price_memory):
+            for p in d:
+                d[p] = d[p][order]
+
+    def relocated_share(self, origin: int) -> float:
+        """Share of a country's firms' base demand (value at reference prices) now in China."""
+        p_ref = self.model.p_ref
+        value = sum(self.base_demand[p] * p_ref[p] for p in PRODUCTS)
+        mine = self.origin == origin
+        total = float(value[mine].sum())
+        moved = float(value[mine & (self.country != origin)].sum())
+        return moved / total if total > 0 else 0.0
 
     def learn(self, product: str, price: np.ndarray) -> None:
         """Update price expectations, remembered price level and thrifting after the market."""
