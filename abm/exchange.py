@@ -130,7 +130,10 @@ def build_orders(model, plan: MonthPlan, regime: PolicyRegime, *, steady_state: 
             lambda s, p=p: model.export_mix(s, p, plan.supply), model.month,
             model.sc.licence_delay_months)
         duty = _duties(model, regime, p)
-        extras = _sourcing(model, p, costs[p]) if sourcing else {}
+        # unrecorded trade matters only where recorded trade is restricted (a link cap, an
+        # export cap or a duty); elsewhere the recorded link is always cheaper
+        restricted = np.isfinite(cap) | np.isfinite(export_cap)[:, None] | (duty > 0)
+        extras = _sourcing(model, p, costs[p], restricted) if sourcing else {}
         orders = MarketOrders(
             nodes=model.countries, supply_node=np.array(sup_node, dtype=int),
             supply_qty=np.array(sup_qty, dtype=float), supply_ask=np.array(sup_ask),
@@ -191,14 +194,15 @@ def _duties(model, regime: PolicyRegime, p: str) -> np.ndarray:
 LEAK_TRANCHES = 4
 
 
-def _sourcing(model, p: str, cost: np.ndarray) -> dict:
+def _sourcing(model, p: str, cost: np.ndarray, restricted: np.ndarray) -> dict:
     """Sticky sourcing tranches and unrecorded (grey) trade tranches for one product.
 
     Buyers take ``sourcing_stickiness`` x each link's normal flow at the link cost and pay
     ``switching_cost_frac`` x the reference price more beyond it. Every exporter can ship up
     to ``leakage_capacity_share`` x (1 - its enforcement) of each link's normal flow outside
     policy caps and duties, in tranches whose premium starts at ``leakage_premium`` x the
-    reference price and doubles tranche by tranche.
+    reference price and doubles tranche by tranche, on links where recorded trade is
+    ``restricted`` ((N, N) bool).
     """
     sc, ref = model.sc, model.p_ref[p]
     normal = model.exchange.normal_flow[p]
@@ -210,6 +214,7 @@ def _sourcing(model, p: str, cost: np.ndarray) -> dict:
     if sc.leakage_capacity_share > 0:
         enforce = np.array([model.states[c].enforcement for c in model.countries])
         cap = (sc.leakage_capacity_share / LEAK_TRANCHES) * (1.0 - enforce)[:, None] * normal
+        cap = np.where(restricted, cap, 0.0)
         np.fill_diagonal(cap, 0.0)
         if cap.max(initial=0.0) > 0:
             out["grey"] = tuple(GreyTranche(cap, cost + sc.leakage_premium * ref * 2.0 ** k)

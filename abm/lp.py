@@ -142,14 +142,18 @@ def build(orders: dict, conversion=None) -> LP:
             if p in conversion.inputs:
                 buyer_has[conv_nodes] = True
         ls, lb, lcost, lcap, lexp, lgrey = _link_table(o, seller_has, buyer_has)
-        n_s, n_l, n_d = o.supply_qty.size, ls.size, n * k
+        # steps with nothing to sell or buy cannot enter the solution: leave them out
+        s_keep = np.flatnonzero(o.supply_qty > 0)
+        d_qty = o.demand_qty.ravel()
+        d_keep = np.flatnonzero(d_qty > 0)
+        n_s, n_l, n_d = s_keep.size, ls.size, d_keep.size
         sup = np.arange(col, col + n_s)
         lnk = np.arange(col + n_s, col + n_s + n_l)
         dem = np.arange(col + n_s + n_l, col + n_s + n_l + n_d)
         srow, brow = eq_row, eq_row + n
-        trip += [(srow + o.supply_node, sup, np.ones(n_s)),
+        trip += [(srow + o.supply_node[s_keep], sup, np.ones(n_s)),
                  (srow + ls, lnk, -np.ones(n_l)), (brow + lb, lnk, np.ones(n_l)),
-                 (brow + np.repeat(np.arange(n), k), dem, -np.ones(n_d))]
+                 (brow + d_keep // k, dem, -np.ones(n_d))]
         capped = np.nonzero(np.isfinite(o.export_cap))[0]
         if capped.size:
             cap_row = np.full(n, -1)
@@ -157,8 +161,8 @@ def build(orders: dict, conversion=None) -> LP:
             on = lexp & (cap_row[ls] >= 0)
             trip.append((cap_row[ls[on]], lnk[on], np.ones(int(on.sum()))))
             ub_row += capped.size
-        c_parts += [o.supply_ask, lcost, -np.tile(o.demand_bid, n)]
-        ub_parts += [o.supply_qty, lcap, o.demand_qty.ravel()]
+        c_parts += [o.supply_ask[s_keep], lcost, -np.tile(o.demand_bid, n)[d_keep]]
+        ub_parts += [o.supply_qty[s_keep], lcap, d_qty[d_keep]]
         blocks[p] = ProductBlock(slice(sup[0] if n_s else col, col + n_s), ls, lb, lgrey,
                                  slice(col + n_s, col + n_s + n_l),
                                  slice(col + n_s + n_l, col + n_s + n_l + n_d), srow, brow,
