@@ -59,8 +59,8 @@ COLUMNS: tuple[Column, ...] = (
        "share of REO refined in China (foreign concentrate included)"),
     _C("china_exports_{product}", "t/month", "oxide sold from China to other countries"),
     _C("china_import_share_{country}", "share",
-       "share of the country's purchases from China (t oxide-equivalent: oxides, and magnets "
-       "by their oxide content; unrecorded trade included)"),
+       "share of the country's supply from China (t oxide-equivalent: the oxide it buys and "
+       "the magnets it imports, by their oxide content; unrecorded trade included)"),
     _C("stockpile_{country}", "t", "the state's strategic stockpile (both oxides)"),
     _C("shortage_{country}", "t/month",
        "consumption firms wanted at this month's price that their stock could not cover "

@@ -185,12 +185,23 @@ def _oxide_weight(model, product) -> float:
 
 
 def _china_import_share(model, country):
-    """Share of the country's purchases (t oxide-equivalent, recorded and not) from China."""
+    """Share of the country's supply (t oxide-equivalent, recorded and not) from China.
+
+    Its supply is the oxide it buys (from anywhere, itself included) and the magnets it
+    imports, by their oxide content; magnets made at home are left out, since the oxide they
+    are made of is counted already.
+    """
     i, chn = model.cidx[country], model.cidx["CHN"]
     res = _rec(model).results
-    buys = sum(res[p].all_flows[:, i].sum() * _oxide_weight(model, p) for p in PRODUCTS)
-    from_chn = sum(res[p].all_flows[chn, i] * _oxide_weight(model, p) for p in PRODUCTS)
-    return float(from_chn / buys) if buys > 0 else 0.0
+    buys = from_chn = 0.0
+    for p in PRODUCTS:
+        inflow = res[p].all_flows[:, i].copy()
+        if p == "magnet":
+            inflow[i] = 0.0
+        w = _oxide_weight(model, p)
+        buys += float(inflow.sum()) * w
+        from_chn += float(inflow[chn]) * w
+    return from_chn / buys if buys > 0 else (1.0 if i == chn else 0.0)
 
 
 def _stockpile(model, country):
