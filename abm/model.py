@@ -89,6 +89,7 @@ class RareEarthModel(mesa.Model):
         orders = build_orders(self, plan, self.regime, steady_state=False)
         results = {p: clear_market(orders[p][0]) for p in PRODUCTS}
         self.settle(plan, orders, results)
+        self.traders.do("learn")
         states.do("score", results, {p: orders[p][0].link_cost for p in PRODUCTS})
         self.network.refresh(self._node_sizes(results))
         if self.floor_offers():
@@ -163,7 +164,8 @@ class RareEarthModel(mesa.Model):
 
     def _holdings(self) -> dict[str, float]:
         return {p: float(self.firms.inventory[p].sum() + self.exchange.producer_stock[p].sum()
-                         + sum(s.stockpile[p] for s in self.states.values()))
+                         + sum(s.stockpile[p] for s in self.states.values())
+                         + sum(t.stock[p] for t in self.traders))
                 for p in PRODUCTS}
 
     def _check_balance(self, plan: MonthPlan, before: dict[str, float]) -> None:

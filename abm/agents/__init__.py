@@ -1,7 +1,8 @@
-"""Agents that own their behaviour: states, miners and the (vectorised) firm population."""
+"""Agents that own their behaviour: states, miners, the (vectorised) firm population, traders."""
 
 from abm.agents.firms import FirmPopulation
 from abm.agents.miner import Miner
 from abm.agents.state import State
+from abm.agents.traders import Trader
 
-__all__ = ["State", "Miner", "FirmPopulation"]
+__all__ = ["State", "Miner", "FirmPopulation", "Trader"]
