@@ -188,6 +188,24 @@ def _inventory_at(model, country):
     return float(sum(model.firms.inventory_by_country(p)[i] for p in PRODUCTS))
 
 
+# ---------------------------------------------------------------- traders
+def _trader_stock(model, product):
+    return float(sum(t.stock[product] for t in model.traders))
+
+
+def _trader_stock_at(model, country):
+    return float(sum(sum(t.stock.values()) for t in model.traders if t.code == country))
+
+
+def _chartist_share(model, product):
+    desks = list(model.traders)
+    if not desks:
+        return 0.0
+    w = np.array([t.capital[product] for t in desks])
+    share = np.array([t.rule_share(product, "chartist") for t in desks])
+    return float(np.average(share, weights=w) if w.sum() > 0 else share.mean())
+
+
 _FAMILY = {
     "date": lambda model: model.date, "step": lambda model: model.month,
     "production_reo": _production_reo, "price_{product}_china": partial(
@@ -207,6 +225,8 @@ _FAMILY = {
     "demand_destroyed_{country}": _destroyed, "risk_{country}": _risk,
     "bloc_{country}": _bloc, "payoff_{country}": _payoff, "mined_{host}": _mined,
     "refined_{country}": _refined, "inventory_{country}": _inventory_at,
+    "trader_stock_{product}": _trader_stock, "trader_stock_{country}": _trader_stock_at,
+    "chartist_share_{product}": _chartist_share,
 }
 
 #: DESIGN columns kept (as 0) in worlds without that state
