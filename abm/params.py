@@ -56,13 +56,14 @@ def _p(group: str, type_: type, default, lo, hi, doc: str, source: str = "assump
 #: speculative storage by traders with heterogeneous expectations (abm/agents/traders.py)
 _TRADER_PARAMS: dict[str, Param] = {
     "trader_capital_share": _p(
-        "trade", float, 0.1, 0.0, 1.0,
+        "trade", float, 0.2, 0.0, 1.0,
         "traders' capital per product: the value at reference prices of this share of a year's "
         "world use (their position limit in t at the reference price); 0 = no traders",
         "assumption (order of magnitude): the Fanya exchange alone held 148.75 t of Dy oxide "
-        "when it failed (Reuters/mining.com, Aug 2020, Asian Metal: its whole Dy stock), ~10% "
-        "of a year's Dy+Tb use in states.csv; Roskill (Jan 2020) put Fanya's Dy and Tb stocks "
-        "at 25% or more of annual demand"),
+        "when it failed (Reuters/mining.com, Aug 2020, Asian Metal: its whole Dy stock), 5-10% "
+        "of a year's Dy+Tb use in states.csv (2024, 2009); Roskill (Jan 2020) put Fanya's Dy "
+        "and Tb stocks at 25% or more of annual demand. At steady prices desks hold ~1/5 of "
+        "their limit (~4.5% of a year's use at the default)"),
     "trader_china_share": _p(
         "trade", float, 0.75, 0.0, 1.0,
         "share of traders' capital at China's node (the rest at the other consuming nodes in "
@@ -74,7 +75,8 @@ _TRADER_PARAMS: dict[str, Param] = {
     "trader_horizon_months": _p(
         "trade", int, 6, 1, 60,
         "months over which traders compare today's price with the price they expect to sell "
-        "at"),
+        "at", "assumption: half a year (China allocated its export quotas in two batches a "
+        "year)"),
     "trader_interest_rate_per_yr": _p(
         "trade", float, 0.06, 0.0, 0.5,
         "interest on the capital tied up in stock, per year",
@@ -85,12 +87,19 @@ _TRADER_PARAMS: dict[str, Param] = {
         "warehousing and insurance of stock, share of the reference price per year",
         "assumption: oxide is compact and does not decay; rent and insurance ~1% of value"),
     "trader_convenience_yield_per_yr": _p(
-        "trade", float, 0.15, 0.0, 2.0,
+        "trade", float, 0.2, 0.0, 2.0,
         "marginal convenience yield of the first tonne a trader holds, share of its value per "
         "year; falls linearly to 0 at the position limit (sets how much stock is held in calm "
         "times and how steeply traders' demand for stock falls with price)",
         "assumption (Kaldor 1939; Working 1949; Brennan 1958: convenience yield falls with "
-        "stocks); chosen so traders hold about a third of their limit at steady prices"),
+        "stocks); with the defaults traders hold ~1/5 of their limit at steady prices"),
+    "trader_risk_premium": _p(
+        "trade", float, 0.2, 0.0, 2.0,
+        "expected gain over the horizon, share of the value, a trader requires to hold its "
+        "full position limit; it rises linearly with the position (mean-variance demand for "
+        "a risky asset, as in Brock and Hommes 1998), so positions change gradually with "
+        "expectations",
+        "assumption: NdPr and Dy prices moved 30-60% in a year outside crises"),
     "trader_fundamental_weight": _p(
         "trade", float, 0.03, 0.0, 1.0,
         "weight of this month's price in the fundamental price fundamentalists expect prices "
@@ -98,18 +107,19 @@ _TRADER_PARAMS: dict[str, Param] = {
         "assumption: a memory of about three years"),
     "trader_trend_weight": _p(
         "trade", float, 0.3, 0.0, 1.0,
-        "weight of this month's price change in the trend chartists extrapolate (EWMA)"),
+        "weight of this month's price change in the trend chartists extrapolate (EWMA)",
+        "assumption: the trend of the last three months or so"),
     "trader_trend_extrapolation": _p(
         "trade", float, 1.0, 0.0, 5.0,
         "chartists expect the trend to go on for this multiple of the horizon (Brock and "
         "Hommes' trend parameter g)", "assumption: g = 1, plain trend following"),
     "trader_choice_intensity": _p(
-        "trade", float, 10.0, 0.0, 1000.0,
+        "trade", float, 3.0, 0.0, 1000.0,
         "Brock-Hommes intensity of choice: rule shares go as exp(intensity x fitness), "
         "fitness being realised return on capital (share); 0 = equal shares for ever",
-        "assumption: a rule earning 10 percentage points more per month (over the memory) "
-        "draws ~3/4 of traders; Brock and Hommes (1998) show the dynamics turn from stable "
-        "to cycles as it rises"),
+        "assumption: a rule earning 10 percentage points a month more than the other for "
+        "months (fitness gap 0.1 / (1 - memory)) draws ~3/4 of traders; Brock and Hommes "
+        "(1998) show the dynamics turn from stable to cycles and chaos as it rises"),
     "trader_fitness_memory": _p(
         "trade", float, 0.7, 0.0, 0.99,
         "weight of past realised profits in a rule's fitness (Brock-Hommes memory)",

@@ -19,17 +19,20 @@ Per desk and product, each month (units: t, US$/kg oxide, months):
   ``trader_trend_extrapolation``; the desk expects ``E = sum_h n_h E_h``;
 - carrying value of a tonne: ``V = E (1 + r)^(-H/12) - s p_ref H/12`` (:func:`carry_value`;
   ``r`` = ``trader_interest_rate_per_yr``, ``s`` = ``trader_storage_cost_per_yr``);
-- the desk values the ``z``-th tonne of its position at ``R(z) = V + Y (1 - z / Z)``: a marginal
-  convenience yield ``Y = y p H/12`` (``trader_convenience_yield_per_yr``) that falls to zero at
-  the position limit (Kaldor 1939; Working 1949, *American Economic Review* 39; Brennan 1958,
-  *American Economic Review* 48), so that stocks are held in calm times too. The limit is
-  ``Z = capital / p``, the tonnes its capital finances at last month's node price ``p``;
+- the desk values the tonne at share ``z`` (0-1) of its position limit at ``R(z) = V (1 - m z)
+  + Y (1 - z)`` (:func:`reservation`): a marginal convenience yield ``Y = y p H/12``
+  (``trader_convenience_yield_per_yr``) that falls to zero at the limit (Kaldor 1939; Working
+  1949, *American Economic Review* 39; Brennan 1958, *American Economic Review* 48), so that
+  stocks are held in calm times too, less a risk premium that rises to ``m`` x the value at the
+  limit (``trader_risk_premium``; mean-variance demand as in Brock and Hommes), so positions
+  change gradually with expectations. The limit is ``Z = capital / p`` t, what its capital
+  finances at last month's node price ``p``;
 - orders (:func:`storage_ladder`): the position ``[0, Z]`` is cut into :data:`TRANCHES` pieces
   and at the stock ``S``; each piece at or below ``S`` is offered at ``R`` of its midpoint, each
   piece above ``S`` is bid for at ``R`` of its midpoint, and stock above ``Z`` is offered at
-  ``R(Z) = V``. At a clearing price ``P`` the desk ends near ``z*(P) = Z clip((V + Y - P) / Y,
-  0, 1)``; with ``Y = 0`` it buys to the limit below ``V`` and sells everything above (the
-  competitive-storage arbitrage condition);
+  ``R(1)``. At a clearing price ``P`` the desk ends near ``z*(P) Z`` with ``z*(P) = clip((V + Y
+  - P) / (Y + m V), 0, 1)`` (:func:`position_share`); with ``Y = m = 0`` it buys to the limit
+  below ``V`` and sells everything above (the competitive-storage arbitrage condition);
 - learning after the market (:meth:`Trader.learn`): rule ``h``'s realised return on capital is
   ``pi_h = z_h (p_t - p_{t-1} - c) / p_{t-1}`` where ``z_h`` is the position share (0-1) rule ``h``
   wanted last month and ``c`` one month's interest and storage; its fitness ``U_h = eta U_h +
@@ -44,7 +47,8 @@ defined).
 
 Desks are market participants (:class:`abm.exchange.Book`): :meth:`Trader.offers` and
 :meth:`Trader.bids` return orders prepared after last month's market and change nothing, so
-what-if clearings may call them freely.
+what-if clearings may call them freely; being ``speculative``, they sit out the steady-state
+what-ifs with which states value a policy kept for months (their stock is a one-off buffer).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from abm.errors import ConservationError
 from abm.policy import PRODUCTS
 
 __all__ = ["Trader", "RULES", "TRANCHES", "carry_value", "forecasts", "rule_shares",
-           "position_share", "storage_ladder", "desks"]
+           "reservation", "position_share", "storage_ladder", "desks"]
 
 #: the forecasting rules, in the order of every per-rule array
 RULES = ("fundamentalist", "chartist")
@@ -102,30 +106,43 @@ def rule_shares(fitness: np.ndarray, intensity: float) -> np.ndarray:
     return w / w.sum()
 
 
-def position_share(value: float, convenience: float, price: float) -> float:
-    """Share (0-1) of its position limit a holder valuing stock at ``R(z)`` wants at ``price``.
+def reservation(value: float, convenience: float, risk: float, z: float) -> float:
+    """What a holder pays for (or asks on) the tonne at share ``z`` (0-1) of its limit, US$/kg.
 
-    ``R(z) = value + convenience (1 - z / Z)``; the wanted position solves ``R(z) = price``.
-    With no convenience yield it is all (1) below ``value`` and nothing at or above it.
+    ``R(z) = value (1 - risk z) + convenience (1 - z)``: the carrying value, plus a marginal
+    convenience yield that falls to 0 at the limit, less a risk premium that rises to ``risk``
+    x the value at the limit (mean-variance demand: the larger the position, the larger the
+    expected gain a holder requires).
     """
-    if convenience <= 0:
+    return value * (1.0 - risk * z) + convenience * (1.0 - z)
+
+
+def position_share(value: float, convenience: float, risk: float, price: float) -> float:
+    """Share (0-1) of its position limit a holder wants at ``price``: ``R(z) = price``.
+
+    With neither convenience yield nor risk premium it is all (1) below ``value`` and nothing
+    at or above it (the competitive-storage arbitrage condition).
+    """
+    span = convenience + risk * value
+    if span <= 0:
         return 1.0 if price < value else 0.0
-    return float(np.clip((value + convenience - price) / convenience, 0.0, 1.0))
+    return float(np.clip((value + convenience - price) / span, 0.0, 1.0))
 
 
-def storage_ladder(value: float, convenience: float, limit: float, stock: float,
-                   tranches: int = TRANCHES) -> tuple[list, list]:
+def storage_ladder(value: float, convenience: float, risk: float, limit: float,
+                   stock: float, tranches: int = TRANCHES) -> tuple[list, list]:
     """A holder's offers and bids for one product: ([(t, ask)], [(t, limit price)]).
 
     The position ``[0, limit]`` is cut into ``tranches`` equal pieces and at ``stock``. A piece
-    at or below the stock is offered at ``R`` of its midpoint, a piece above it is bid for at
-    ``R`` of its midpoint (``R(z) = value + convenience (1 - z / limit)``); stock above the limit
-    is offered at ``R(limit) = value``. Prices are floored at 0. Asks are always above limit
-    prices, so a desk never trades with itself at a gain.
+    at or below the stock is offered at :func:`reservation` of its midpoint, a piece above it
+    is bid for at the reservation price of its midpoint; stock above the limit is offered at
+    ``R(1)``. Prices are floored at 0. Asks are never below limit prices, so a holder never
+    gains by trading with itself.
 
     Args:
         value: carrying value of a tonne (:func:`carry_value`), US$/kg.
         convenience: marginal convenience yield at zero stock over the horizon, US$/kg.
+        risk: risk premium at the full position, share of the value.
         limit: position limit, t.
         stock: t held.
         tranches: pieces of the limit.
@@ -139,10 +156,11 @@ def storage_ladder(value: float, convenience: float, limit: float, stock: float,
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
         if b - a <= MIN_TONNES:
             continue
-        price = max(value + convenience * (1.0 - 0.5 * (a + b) / limit), 0.0)
+        price = max(reservation(value, convenience, risk, 0.5 * (a + b) / limit), 0.0)
         (offers if b <= stock else bids).append((float(b - a), float(price)))
     if stock - limit > MIN_TONNES:
-        offers.append((float(stock - limit), float(max(value, 0.0))))
+        offers.append((float(stock - limit),
+                       float(max(reservation(value, convenience, risk, 1.0), 0.0))))
     return offers, bids
 
 
@@ -150,6 +168,8 @@ class Trader(mesa.Agent):
     """A trading desk at one node: stock, capital and evolving beliefs per product.
 
     Attributes:
+        speculative: its stock is a one-off buffer: steady-state what-ifs leave the desk out
+            (:func:`abm.exchange.build_orders`).
         code: the node's country code.
         capital: product -> capital, US$ (position limit ``capital / price`` t).
         stock: product -> t held.
@@ -160,6 +180,8 @@ class Trader(mesa.Agent):
         shares: product -> (rules,) population share of each rule (sums to 1).
         positions: product -> (rules,) position share (0-1) each rule wants into next month.
     """
+
+    speculative = True
 
     def __init__(self, model, code: str, capital: dict[str, float]):
         super().__init__(model)
@@ -174,8 +196,9 @@ class Trader(mesa.Agent):
         self.shares = {p: rule_shares(self.fitness[p], model.sc.trader_choice_intensity)
                        for p in PRODUCTS}
         self.positions = {p: self._rule_positions(p) for p in PRODUCTS}
+        risk = model.sc.trader_risk_premium
         self.stock = {p: self.limit(p) * position_share(self.value(p), self.convenience(p),
-                                                        self.last_price[p])
+                                                        risk, self.last_price[p])
                       for p in PRODUCTS}
         self._orders = {p: self._prepare(p) for p in PRODUCTS}
 
@@ -221,13 +244,15 @@ class Trader(mesa.Agent):
 
     def _rule_positions(self, product: str) -> np.ndarray:
         y, p = self.convenience(product), self.last_price[product]
-        return np.array([position_share(self._carry(product, e), y, p)
+        risk = self.model.sc.trader_risk_premium
+        return np.array([position_share(self._carry(product, e), y, risk, p)
                          for e in self.rule_forecasts(product)])
 
     def _prepare(self, product: str) -> tuple[list, list]:
         node = self.index
         offers, bids = storage_ladder(self.value(product), self.convenience(product),
-                                      self.limit(product), self.stock[product])
+                                      self.model.sc.trader_risk_premium, self.limit(product),
+                                      self.stock[product])
         return ([(node, q, ask) for q, ask in offers], [(node, q, lim) for q, lim in bids])
 
     # ---------------------------------------------------------------- market orders
@@ -255,22 +280,31 @@ class Trader(mesa.Agent):
 
     # ---------------------------------------------------------------- learning
     def learn(self) -> None:
-        """After the market: score the rules, update shares and memories, prepare orders."""
-        sc, m = self.model.sc, self.model
+        """After the market: score the rules, update shares and memories, prepare orders.
+
+        A node price of 0 (nobody at the node bid for the product this month) carries no
+        information: the desk keeps its memories and beliefs for that product.
+        """
         i = self.index
-        month_carry = (1.0 + sc.trader_interest_rate_per_yr) ** (1.0 / 12.0) - 1.0
         for p in PRODUCTS:
-            prev, now = self.last_price[p], float(m.exchange.price[p][i])
-            cost = prev * month_carry + sc.trader_storage_cost_per_yr * m.p_ref[p] / 12.0
-            ret = (now - prev - cost) / prev if prev > 0 else 0.0
-            self.fitness[p] = sc.trader_fitness_memory * self.fitness[p] + self.positions[p] * ret
-            self.shares[p] = rule_shares(self.fitness[p], sc.trader_choice_intensity)
-            w_t, w_f = sc.trader_trend_weight, sc.trader_fundamental_weight
-            self.trend[p] = (1 - w_t) * self.trend[p] + w_t * (now - prev)
-            self.fundamental[p] = (1 - w_f) * self.fundamental[p] + w_f * now
-            self.last_price[p] = now
-            self.positions[p] = self._rule_positions(p)
+            now = float(self.model.exchange.price[p][i])
+            if now > 0:
+                self._observe(p, now)
             self._orders[p] = self._prepare(p)
+
+    def _observe(self, product: str, now: float) -> None:
+        sc, p = self.model.sc, product
+        prev = self.last_price[p]
+        cost = (prev * ((1.0 + sc.trader_interest_rate_per_yr) ** (1.0 / 12.0) - 1.0)
+                + sc.trader_storage_cost_per_yr * self.model.p_ref[p] / 12.0)
+        ret = (now - prev - cost) / prev
+        self.fitness[p] = sc.trader_fitness_memory * self.fitness[p] + self.positions[p] * ret
+        self.shares[p] = rule_shares(self.fitness[p], sc.trader_choice_intensity)
+        w_t, w_f = sc.trader_trend_weight, sc.trader_fundamental_weight
+        self.trend[p] = (1 - w_t) * self.trend[p] + w_t * (now - prev)
+        self.fundamental[p] = (1 - w_f) * self.fundamental[p] + w_f * now
+        self.last_price[p] = now
+        self.positions[p] = self._rule_positions(p)
 
 
 def desks(model) -> list[Trader]:
