@@ -54,7 +54,9 @@ class Book:
     limit orders: an object with ``offers(product) -> [(node, t, ask)]``,
     ``bids(product) -> [(node, t, limit)]``, ``take_sales(product, tonnes)`` (one value per
     offer) and ``take_purchases(product, tonnes)`` (one per bid). Offers and bids are read
-    without changing the participant, so what-if clearings can call them freely.
+    without changing the participant, so what-if clearings can call them freely. A participant
+    whose ``speculative`` attribute is true (traders) holds a one-off buffer, not a sustained
+    supply or demand: steady-state what-ifs leave it out.
 
     Attributes:
         stock: (N,) t offered by producers at each node (stock carried over + refined).
@@ -113,13 +115,15 @@ def build_orders(model, plan: MonthPlan, regime: PolicyRegime, *,
     refined = plan.supply.refined
     costs = link_costs(model, plan)
     out = {}
+    active = [w for w in model.participants
+              if not (steady_state and getattr(w, "speculative", False))]
     for p in PRODUCTS:
         grid = demand_grid(model, p)
         f_grid = demand_factor(grid, model.p_ref[p], sc.demand_elasticity)
         ck, kk, bk, _, _ = plan.firm_coeffs[p]
         h_grid = f_grid[None, :] * firms.price_patience(grid[None, :], p, steady_state)
         cum = aggregate_orders(firms.country, ck, kk, bk, f_grid, h_grid, n)
-        bids = [(who, i, q, limit) for who in model.participants for i, q, limit in who.bids(p)]
+        bids = [(who, i, q, limit) for who in active for i, q, limit in who.bids(p)]
         for _who, i, q, limit in bids:
             cum[i, grid <= limit] += q
         steps = np.diff(cum, axis=1, prepend=0.0).clip(min=0.0)
@@ -127,7 +131,7 @@ def build_orders(model, plan: MonthPlan, regime: PolicyRegime, *,
         sup_node, sup_qty = list(range(n)), list(stock)
         sup_ask = [sc.seller_reserve_frac * model.p_ref[p]] * n
         offers = []
-        for who in model.participants:
+        for who in active:
             mine = who.offers(p)
             if mine:
                 offers.append((who, list(range(len(sup_qty), len(sup_qty) + len(mine)))))
