@@ -101,8 +101,8 @@ def rule_shares(fitness: np.ndarray, intensity: float) -> np.ndarray:
 
     Computed with the largest exponent subtracted, so any intensity is finite.
     """
-    z = intensity * (np.asarray(fitness, dtype=float) - np.max(fitness))
-    w = np.exp(z)
+    u = np.asarray(fitness, dtype=float)
+    w = np.exp(intensity * (u - u.max()))
     return w / w.sum()
 
 
@@ -126,7 +126,7 @@ def position_share(value: float, convenience: float, risk: float, price: float) 
     span = convenience + risk * value
     if span <= 0:
         return 1.0 if price < value else 0.0
-    return float(np.clip((value + convenience - price) / span, 0.0, 1.0))
+    return min(max((value + convenience - price) / span, 0.0), 1.0)
 
 
 def storage_ladder(value: float, convenience: float, risk: float, limit: float,
@@ -148,10 +148,9 @@ def storage_ladder(value: float, convenience: float, risk: float, limit: float,
         tranches: pieces of the limit.
     """
     limit, stock = max(limit, 0.0), max(stock, 0.0)
-    points = set(np.linspace(0.0, limit, tranches + 1)) if limit > 0 else {0.0}
-    if 0.0 < stock < limit:
-        points.add(stock)
-    cuts = sorted(points)
+    cuts = [limit * k / tranches for k in range(tranches + 1)] if limit > 0 else [0.0]
+    if 0.0 < stock < limit and stock not in cuts:
+        cuts = sorted([*cuts, stock])
     offers, bids = [], []
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
         if b - a <= MIN_TONNES:
