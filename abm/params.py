@@ -99,7 +99,8 @@ _TRADER_PARAMS: dict[str, Param] = {
         "full position limit; it rises linearly with the position (mean-variance demand for "
         "a risky asset, as in Brock and Hommes 1998), so positions change gradually with "
         "expectations",
-        "assumption: NdPr and Dy prices moved 30-60% in a year outside crises"),
+        "assumption: a fifth of the value over the horizon; without it desks swing between "
+        "empty and full on small changes of expectation"),
     "trader_fundamental_weight": _p(
         "trade", float, 0.03, 0.0, 1.0,
         "weight of this month's price in the fundamental price fundamentalists expect prices "
