@@ -54,7 +54,9 @@ class Book:
     limit orders: an object with ``offers(product) -> [(node, t, ask)]``,
     ``bids(product) -> [(node, t, limit)]``, ``take_sales(product, tonnes)`` (one value per
     offer) and ``take_purchases(product, tonnes)`` (one per bid). Offers and bids are read
-    without changing the participant, so what-if clearings can call them freely.
+    without changing the participant, so what-if clearings can call them freely. A participant
+    whose ``speculative`` attribute is true (traders) holds a one-off buffer, not a sustained
+    supply or demand: steady-state what-ifs leave it out.
 
     Attributes:
         stock: (N,) t offered by producers at each node (stock carried over + refined).
@@ -120,11 +122,13 @@ def build_orders(model, plan: MonthPlan, regime: PolicyRegime, *, steady_state: 
     """
     costs = link_costs(model, plan)
     out = {}
+    active = [w for w in model.participants
+              if not (steady_state and getattr(w, "speculative", False))]
     for p in PRODUCTS:
-        steps, grid, bids = _demand_steps(model, plan, p, steady_state)
+        steps, grid, bids = _demand_steps(model, plan, p, steady_state, active)
         stock = model.exchange.producer_stock[p] + plan.supply.refined.get(
             p, np.zeros(len(model.countries)))
-        sup_node, sup_qty, sup_ask, offers = _supply_steps(model, p, stock)
+        sup_node, sup_qty, sup_ask, offers = _supply_steps(model, p, stock, active)
         cap, export_cap = regime.link_caps(
             p, model.countries, model.exchange.normal_flow[p],
             lambda s, p=p: model.export_mix(s, p, plan.supply), model.month,
@@ -143,7 +147,7 @@ def build_orders(model, plan: MonthPlan, regime: PolicyRegime, *, steady_state: 
     return out
 
 
-def _demand_steps(model, plan: MonthPlan, p: str, steady_state: bool):
+def _demand_steps(model, plan: MonthPlan, p: str, steady_state: bool, active: list):
     """(N, K) demand steps on the price grid: firms' curves plus participants' limit orders."""
     sc, firms = model.sc, model.firms
     grid = demand_grid(model, p)
@@ -151,19 +155,19 @@ def _demand_steps(model, plan: MonthPlan, p: str, steady_state: bool):
     ck, kk, bk, _, _ = plan.firm_coeffs[p]
     h_grid = f_grid[None, :] * firms.price_patience(grid[None, :], p, steady_state)
     cum = aggregate_orders(firms.country, ck, kk, bk, f_grid, h_grid, len(model.countries))
-    bids = [(who, i, q, limit) for who in model.participants for i, q, limit in who.bids(p)]
+    bids = [(who, i, q, limit) for who in active for i, q, limit in who.bids(p)]
     for _who, i, q, limit in bids:
         cum[i, grid <= limit] += q
     return np.diff(cum, axis=1, prepend=0.0).clip(min=0.0), grid, bids
 
 
-def _supply_steps(model, p: str, stock: np.ndarray):
+def _supply_steps(model, p: str, stock: np.ndarray, active: list):
     """Producers' stock at their reserve price, then participants' offers."""
     n = len(model.countries)
     sup_node, sup_qty = list(range(n)), list(stock)
     sup_ask = [model.sc.seller_reserve_frac * model.p_ref[p]] * n
     offers = []
-    for who in model.participants:
+    for who in active:
         mine = who.offers(p)
         if mine:
             offers.append((who, list(range(len(sup_qty), len(sup_qty) + len(mine)))))

@@ -92,6 +92,7 @@ class RareEarthModel(mesa.Model):
         orders = build_orders(self, plan, self.regime, steady_state=False)
         results = self.clear(orders)
         self.settle(plan, orders, results)
+        self.traders.do("learn")
         states.do("score", results, orders)
         self.network.refresh(self._node_sizes(results))
         if self.floor_offers():
@@ -180,7 +181,8 @@ class RareEarthModel(mesa.Model):
         Firms' inventories, producers' unsold stock and states' stockpiles.
         """
         return {p: float(self.firms.inventory[p].sum() + self.exchange.producer_stock[p].sum()
-                         + sum(s.stockpile.get(p, 0.0) for s in self.states.values()))
+                         + sum(s.stockpile.get(p, 0.0) for s in self.states.values())
+                         + sum(t.stock[p] for t in self.traders))
                 for p in PRODUCTS}
 
     def _check_balance(self, plan: MonthPlan, results: dict, before: dict[str, float]) -> None:

@@ -53,6 +53,81 @@ def _p(group: str, type_: type, default, lo, hi, doc: str, source: str = "assump
     return Param(type_, default, lo, hi, doc, source, group)
 
 
+#: speculative storage by traders with heterogeneous expectations (abm/agents/traders.py)
+_TRADER_PARAMS: dict[str, Param] = {
+    "trader_capital_share": _p(
+        "trade", float, 0.2, 0.0, 1.0,
+        "traders' capital per product: the value at reference prices of this share of a year's "
+        "world use (their position limit in t at the reference price); 0 = no traders",
+        "assumption (order of magnitude): the Fanya exchange alone held 148.75 t of Dy oxide "
+        "when it failed (Reuters/mining.com, Aug 2020, Asian Metal: its whole Dy stock), 5-10% "
+        "of a year's Dy+Tb use in states.csv (2024, 2009); Roskill (Jan 2020) put Fanya's Dy "
+        "and Tb stocks at 25% or more of annual demand. At steady prices desks hold ~1/5 of "
+        "their limit (~4.5% of a year's use at the default)"),
+    "trader_china_share": _p(
+        "trade", float, 0.75, 0.0, 1.0,
+        "share of traders' capital at China's node (the rest at the other consuming nodes in "
+        "proportion to their use)",
+        "assumption: speculative stocks sat mostly in China (Fanya, Kunming; 'speculative "
+        "funds' buying in Ganzhou and Baotou, China Daily 30 Mar 2011) against small ones "
+        "outside (Dacha Capital: 216 t of heavy rare earths in 2010, Metal Bulletin 27 Jul "
+        "2010)"),
+    "trader_horizon_months": _p(
+        "trade", int, 6, 1, 60,
+        "months over which traders compare today's price with the price they expect to sell "
+        "at", "assumption: half a year (China allocated its export quotas in two batches a "
+        "year)"),
+    "trader_interest_rate_per_yr": _p(
+        "trade", float, 0.06, 0.0, 0.5,
+        "interest on the capital tied up in stock, per year",
+        "People's Bank of China one-year benchmark lending rate 5.81-6.56% Dec 2010-Jun 2012 "
+        "(China Daily rate table, 2012), 4.35% from Oct 2015"),
+    "trader_storage_cost_per_yr": _p(
+        "trade", float, 0.01, 0.0, 0.5,
+        "warehousing and insurance of stock, share of the reference price per year",
+        "assumption: oxide is compact and does not decay; rent and insurance ~1% of value"),
+    "trader_convenience_yield_per_yr": _p(
+        "trade", float, 0.2, 0.0, 2.0,
+        "marginal convenience yield of the first tonne a trader holds, share of its value per "
+        "year; falls linearly to 0 at the position limit (sets how much stock is held in calm "
+        "times and how steeply traders' demand for stock falls with price)",
+        "assumption (Kaldor 1939; Working 1949; Brennan 1958: convenience yield falls with "
+        "stocks); with the defaults traders hold ~1/5 of their limit at steady prices"),
+    "trader_risk_premium": _p(
+        "trade", float, 0.2, 0.0, 2.0,
+        "expected gain over the horizon, share of the value, a trader requires to hold its "
+        "full position limit; it rises linearly with the position (mean-variance demand for "
+        "a risky asset, as in Brock and Hommes 1998), so positions change gradually with "
+        "expectations",
+        "assumption: a fifth of the value over the horizon; without it desks swing between "
+        "empty and full on small changes of expectation"),
+    "trader_fundamental_weight": _p(
+        "trade", float, 0.03, 0.0, 1.0,
+        "weight of this month's price in the fundamental price fundamentalists expect prices "
+        "to return to (EWMA; 0 = the reference price)",
+        "assumption: a memory of about three years"),
+    "trader_trend_weight": _p(
+        "trade", float, 0.3, 0.0, 1.0,
+        "weight of this month's price change in the trend chartists extrapolate (EWMA)",
+        "assumption: the trend of the last three months or so"),
+    "trader_trend_extrapolation": _p(
+        "trade", float, 1.0, 0.0, 5.0,
+        "chartists expect the trend to go on for this multiple of the horizon (Brock and "
+        "Hommes' trend parameter g)", "assumption: g = 1, plain trend following"),
+    "trader_choice_intensity": _p(
+        "trade", float, 3.0, 0.0, 1000.0,
+        "Brock-Hommes intensity of choice: rule shares go as exp(intensity x fitness), "
+        "fitness being realised return on capital (share); 0 = equal shares for ever",
+        "assumption: a rule earning 10 percentage points a month more than the other for "
+        "months (fitness gap 0.1 / (1 - memory)) draws ~3/4 of traders; Brock and Hommes "
+        "(1998) show the dynamics turn from stable to cycles and chaos as it rises"),
+    "trader_fitness_memory": _p(
+        "trade", float, 0.7, 0.0, 0.99,
+        "weight of past realised profits in a rule's fitness (Brock-Hommes memory)",
+        "Anufriev and Hommes (2012, American Economic Journal: Microeconomics): 0.7 fits "
+        "learning-to-forecast experiments"),
+}
+
 PARAMS: dict[str, Param] = {
     # ---------------------------------------------------------------- size and switches
     "n_firms": _p("size", int, 200, 1, 1_000_000,
@@ -196,6 +271,8 @@ PARAMS: dict[str, Param] = {
                              "weight of this month's flow in a link's normal flow (EWMA, "
                              "updated while the link is open); licences and quota strategies "
                              "are shares of it"),
+    # ---------------------------------------------------------------- traders (agents/traders)
+    **_TRADER_PARAMS,
     # ---------------------------------------------------------------- states
     "stockpile_target_months": _p("states", float, 3.0, 0.0, 36.0,
                                   "strategic stockpile a building state aims for, months of "

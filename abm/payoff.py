@@ -102,8 +102,10 @@ def security(weight: float, risk: float, use_tpm: dict[str, float], reference: d
 
 
 def use_value(use_tpm: dict[str, float], reference: dict[str, float]) -> float:
-    """Monthly value of a country's use (of each product in ``use_tpm``) at reference
-    prices, US$ m."""
+    """Monthly value of a country's use at reference prices, US$ m.
+
+    Every product in ``use_tpm`` counts.
+    """
     return sum(use_tpm[p] * reference[p] for p in use_tpm) * 1e-3
 
 

@@ -37,8 +37,11 @@ PRODUCT_CHOICES = (*PRODUCTS, "both", "all")
 
 
 def products_of(arg: str | None) -> tuple[str, ...]:
-    """Products named by an event argument: ``both`` (or missing) = the two oxides, ``all`` =
-    the oxides and magnets, otherwise the one product named."""
+    """Products named by an event argument.
+
+    ``both`` (or missing) means the two oxides, ``all`` the oxides and magnets; otherwise the
+    one product named.
+    """
     if arg in (None, "both"):
         return OXIDES
     return PRODUCTS if arg == "all" else (arg,)

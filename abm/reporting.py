@@ -242,6 +242,24 @@ def _inventory_at(model, country):
                      for p in PRODUCTS))
 
 
+# ---------------------------------------------------------------- traders
+def _trader_stock(model, product):
+    return float(sum(t.stock[product] for t in model.traders))
+
+
+def _trader_stock_at(model, country):
+    return float(sum(sum(t.stock.values()) for t in model.traders if t.code == country))
+
+
+def _chartist_share(model, product):
+    desks = list(model.traders)
+    if not desks:
+        return 0.0
+    w = np.array([t.capital[product] for t in desks])
+    share = np.array([t.rule_share(product, "chartist") for t in desks])
+    return float(np.average(share, weights=w) if w.sum() > 0 else share.mean())
+
+
 _FAMILY = {
     "date": lambda model: model.date, "step": lambda model: model.month,
     "production_reo": _production_reo, "price_{product}_china": partial(
@@ -264,6 +282,8 @@ _FAMILY = {
     "magnet_use_{oxide}": _magnet_use, "china_exports_unrecorded_{product}":
         _china_exports_unrecorded, "china_share_magnets": _china_share_magnets,
     "magnet_capacity_use": _magnet_capacity_use, "relocated_{country}": _relocated,
+    "trader_stock_{product}": _trader_stock, "trader_stock_{country}": _trader_stock_at,
+    "chartist_share_{product}": _chartist_share,
 }
 
 #: DESIGN columns kept (as 0) in worlds without that state

@@ -9,9 +9,11 @@ that exists, so bad input fails before the first month.
 from __future__ import annotations
 
 import numpy as np
+from mesa.agent import AgentSet
 
 from abm.actions import ACTIONS
 from abm.agents import FirmPopulation, MagnetMakers, Miner, State
+from abm.agents.traders import desks
 from abm.calibration import load_world, read_bloc_exclusions, read_links
 from abm.errors import InputError
 from abm.events import Timeline
@@ -73,7 +75,8 @@ def populate(model) -> None:
     model.exchange = Exchange(model.countries, model.p_ref, _link_frac(model))
     model.timeline = Timeline(sc.events)
     #: who besides producers and firms offers and bids in the markets (see exchange.Book)
-    model.participants = list(model.states.values())
+    model.traders = AgentSet(desks(model), random=model.random)
+    model.participants = list(model.states.values()) + list(model.traders)
     check_references(model)
 
 

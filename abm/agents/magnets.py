@@ -7,8 +7,8 @@ magnet from ``abm/data/magnet_recipe.csv``) at a conversion cost, within their c
 magnet prices are the oxide content at the converting node plus the conversion cost, plus a
 scarcity rent when capacity binds. Makers invest when that rent, averaged over
 ``magnet_investment_window_months``, exceeds ``magnet_investment_hurdle`` x their conversion
-cost: capacity grows by ``magnet_expansion_share`` after ``magnet_lead_months`` (a magnet plant
-takes ~3 years, docs/sources.md) and ramps up like any plant. Units: t of magnet per month,
+cost: each such window they commit ``magnet_expansion_share`` more capacity, online after
+``magnet_lead_months`` (a magnet plant takes ~3 years, docs/sources.md). Units: t of magnet per month,
 US$/kg of magnet.
 """
 
@@ -91,9 +91,12 @@ class MagnetMakers(mesa.Agent):
         if len(self.rents) < sc.magnet_investment_window_months:
             return
         mean_rent = np.mean(self.rents, axis=0)
-        building = {node for node, _t, _r in self.pipeline}
+        # at most one commitment per node per window: capacity can grow by
+        # magnet_expansion_share a window while rents last
+        recent = {node for node, _t, ready in self.pipeline
+                  if ready - sc.magnet_lead_months > m.month - sc.magnet_investment_window_months}
         for node in np.nonzero(mean_rent > sc.magnet_investment_hurdle * self.cost)[0]:
-            if node in building or self.capacity_tpm[node] <= 0:
+            if node in recent or self.capacity_tpm[node] <= 0:
                 continue
             add = self.capacity_tpm[node] * sc.magnet_expansion_share
             ready = m.month + sc.magnet_lead_months
