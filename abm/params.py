@@ -230,12 +230,14 @@ PARAMS: dict[str, Param] = {
     "bloc_risk_discount": _p("supply", float, 0.1, 0.0, 1.0,
                              "a miner discounts a payer's offer by this factor x the payer "
                              "country's perceived supply risk"),
-    "magnet_investment_hurdle": _p("supply", float, 0.25, 0.0, 10.0,
-                                   "magnet makers expand when their capacity rent, averaged "
-                                   "over the window, exceeds this share of their conversion "
-                                   "cost"),
+    "magnet_target_utilisation": _p("supply", float, 0.85, 0.1, 1.0,
+                                    "magnet makers expand when their plants' utilisation, "
+                                    "averaged over the window, exceeds this share",
+                                    "assumption: capacity planned ahead of demand (China's "
+                                    "sintered output grew ~9%/yr 2010-2020, "
+                                    "abm/data/magnets.csv)"),
     "magnet_investment_window_months": _p("supply", int, 12, 1, 120,
-                                          "months of capacity rents magnet makers look back on"),
+                                          "months of utilisation magnet makers look back on"),
     "magnet_expansion_share": _p("supply", float, 0.10, 0.0, 1.0,
                                  "capacity a magnet expansion adds, share of capacity"),
     "magnet_lead_months": _p("supply", int, 36, 1, 240,

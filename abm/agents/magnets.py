@@ -5,10 +5,10 @@ magnet from ``abm/data/magnet_recipe.csv``) at a conversion cost, within their c
 (``abm/data/magnet_capacity.csv``; China ~94% in 2024). They do so inside the monthly clearing
 (:class:`abm.market.Conversion`): a converter buys oxide where it is and sells magnets, so
 magnet prices are the oxide content at the converting node plus the conversion cost, plus a
-scarcity rent when capacity binds. Makers invest when that rent, averaged over
-``magnet_investment_window_months``, exceeds ``magnet_investment_hurdle`` x their conversion
-cost: each such window they commit ``magnet_expansion_share`` more capacity, online after
-``magnet_lead_months`` (a magnet plant takes ~3 years, docs/sources.md). Units: t of magnet per month,
+scarcity rent when capacity binds. Makers plan capacity ahead of demand: when their plants'
+utilisation, averaged over ``magnet_investment_window_months``, exceeds
+``magnet_target_utilisation``, they commit ``magnet_expansion_share`` more capacity (at most once
+a window), online after ``magnet_lead_months`` (a magnet plant takes ~3 years, docs/sources.md). Units: t of magnet per month,
 US$/kg of magnet.
 """
 
@@ -32,7 +32,7 @@ class MagnetMakers(mesa.Agent):
         capacity_tpm: (C,) t of magnet per month each country can make.
         cost: (C,) US$/kg conversion cost besides the oxide.
         pipeline: [(node, t/month, ready month)] capacity under construction.
-        rents: list of (C,) US$/kg capacity rents of past months (newest last).
+        rents: list of (C,) capacity utilisation of past months (newest last).
         made: (C,) t made last month.
     """
 
@@ -73,9 +73,9 @@ class MagnetMakers(mesa.Agent):
             return
         mag = results["magnet"]
         self.made = mag.converted_out.copy()
-        content = sum(a * results[p].price for p, a in self.recipe.items())
-        rent = np.clip(mag.seller_price - self.cost - content, 0.0, None)
-        self.rents = (self.rents + [rent])[-self.model.sc.magnet_investment_window_months:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            use = np.where(self.capacity_tpm > 0, self.made / self.capacity_tpm, 0.0)
+        self.rents = (self.rents + [use])[-self.model.sc.magnet_investment_window_months:]
 
     def invest(self) -> None:
         """Bring finished plants online; commit expansions where rents beat the hurdle."""
@@ -90,12 +90,12 @@ class MagnetMakers(mesa.Agent):
                         f"{self.countries[node]}: +{tpm * 12:,.0f} t/yr magnet capacity online")
         if len(self.rents) < sc.magnet_investment_window_months:
             return
-        mean_rent = np.mean(self.rents, axis=0)
+        mean_use = np.mean(self.rents, axis=0)
         # at most one commitment per node per window: capacity can grow by
-        # magnet_expansion_share a window while rents last
+        # magnet_expansion_share a window while plants run full
         recent = {node for node, _t, ready in self.pipeline
                   if ready - sc.magnet_lead_months > m.month - sc.magnet_investment_window_months}
-        for node in np.nonzero(mean_rent > sc.magnet_investment_hurdle * self.cost)[0]:
+        for node in np.nonzero(mean_use > sc.magnet_target_utilisation)[0]:
             if node in recent or self.capacity_tpm[node] <= 0:
                 continue
             add = self.capacity_tpm[node] * sc.magnet_expansion_share
