@@ -89,6 +89,13 @@ COLUMNS: tuple[Column, ...] = (
        signed=True),
     _C("relocated_{country}", "share",
        "share of the country's firms' demand (value) whose production moved into China"),
+    _C("trade_bloc_{country}", "name",
+       "the country's community in this month's trade network (Louvain), named after its "
+       "largest trader"),
+    _C("n_trade_blocs", "count", "communities of two or more countries in the trade network"),
+    _C("hhi_mining", "0-1", "Herfindahl-Hirschman concentration of mine output by country"),
+    _C("hhi_refining", "0-1", "Herfindahl-Hirschman concentration of separation by country"),
+    _C("hhi_magnets", "0-1", "Herfindahl-Hirschman concentration of magnet making by country"),
     _C("mined_{host}", "t REO/month", "mine output in that host country"),
     _C("refined_{country}", "t REO/month", "REO separated in that country"),
     _C("inventory_{country}", "t",

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 
+import networkx as nx
 import numpy as np
 
 from abm.columns import expand
+from abm.countries import slug
 from abm.policy import OXIDES, PRODUCTS
 
 __all__ = ["MonthRecord", "reporters"]
@@ -232,6 +234,66 @@ def _payoff(model, country):
     return float(model.states[country].payoff)
 
 
+def _trade_communities(model) -> dict[str, str]:
+    """Communities of the month's trade network (Louvain), as country -> community hub.
+
+    Nodes are countries; an undirected edge weighs the t oxide-equivalent traded between two
+    countries this month (recorded and unrecorded, both directions, all products). Louvain
+    (Blondel et al. 2008, networkx) with the model's seed finds the communities; each is named
+    after its member with the most trade. Han et al. (2025, iScience) follow the divergence of
+    rare-earth trade networks the same way.
+    """
+    rec = _rec(model)
+    if "communities" not in rec.cache:
+        n = len(model.countries)
+        w = np.zeros((n, n))
+        for p in PRODUCTS:
+            w += rec.results[p].all_flows * _oxide_weight(model, p)
+        w = w + w.T
+        np.fill_diagonal(w, 0.0)
+        g = nx.Graph()
+        g.add_nodes_from(model.countries)
+        for i, j in zip(*np.nonzero(np.triu(w) > 0), strict=True):
+            g.add_edge(model.countries[i], model.countries[j], weight=float(w[i, j]))
+        parts = nx.community.louvain_communities(g, weight="weight", seed=model.seed_int)
+        trade = dict(zip(model.countries, w.sum(axis=1), strict=True))
+        rec.cache["communities"] = {c: max(sorted(part), key=lambda x: trade[x])
+                                    for part in parts for c in part}
+    return rec.cache["communities"]
+
+
+def _trade_bloc(model, country):
+    return slug(_trade_communities(model)[country])
+
+
+def _n_trade_blocs(model):
+    hubs = _trade_communities(model)
+    sizes = {}
+    for hub in hubs.values():
+        sizes[hub] = sizes.get(hub, 0) + 1
+    return sum(1 for s in sizes.values() if s >= 2)
+
+
+def hhi(shares) -> float:
+    """Herfindahl-Hirschman index of shares (0-1; 1 = one supplier)."""
+    s = np.asarray(shares, dtype=float)
+    total = s.sum()
+    return float(((s / total) ** 2).sum()) if total > 0 else 0.0
+
+
+def _hhi_mining(model):
+    return hhi(list(_rec(model).plan.supply.mined_by_host.values()))
+
+
+def _hhi_refining(model):
+    return hhi(_rec(model).plan.supply.refined_reo)
+
+
+def _hhi_magnets(model):
+    made = _rec(model).results["magnet"].converted_out
+    return hhi(made) if made is not None else 0.0
+
+
 def _relocated(model, country):
     return model.firms.relocated_share(model.cidx[country])
 
@@ -282,6 +344,8 @@ _FAMILY = {
     "magnet_use_{oxide}": _magnet_use, "china_exports_unrecorded_{product}":
         _china_exports_unrecorded, "china_share_magnets": _china_share_magnets,
     "magnet_capacity_use": _magnet_capacity_use, "relocated_{country}": _relocated,
+    "trade_bloc_{country}": _trade_bloc, "n_trade_blocs": _n_trade_blocs,
+    "hhi_mining": _hhi_mining, "hhi_refining": _hhi_refining, "hhi_magnets": _hhi_magnets,
     "trader_stock_{product}": _trader_stock, "trader_stock_{country}": _trader_stock_at,
     "chartist_share_{product}": _chartist_share,
 }

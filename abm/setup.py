@@ -74,6 +74,8 @@ def populate(model) -> None:
     model.bloc_exclusions = read_bloc_exclusions(sc.data_dir)
     model.exchange = Exchange(model.countries, model.p_ref, _link_frac(model))
     model.timeline = Timeline(sc.events)
+    #: an integer seed for the analyses that need one (trade communities); not model.rng's
+    model.seed_int = int(model._seed) % (2**32)
     #: who besides producers and firms offers and bids in the markets (see exchange.Book)
     model.traders = AgentSet(desks(model), random=model.random)
     model.participants = list(model.states.values()) + list(model.traders)
