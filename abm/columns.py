@@ -61,6 +61,8 @@ COLUMNS: tuple[Column, ...] = (
     _C("china_import_share_{country}", "share",
        "share of the country's supply from China (t oxide-equivalent: the oxide it buys and "
        "the magnets it imports, by their oxide content; unrecorded trade included)"),
+    _C("imports_from_china_{country}", "t/month",
+       "what the country buys from China, t oxide-equivalent (recorded and unrecorded)"),
     _C("stockpile_{country}", "t", "the state's strategic stockpile (both oxides)"),
     _C("shortage_{country}", "t/month",
        "consumption firms wanted at this month's price that their stock could not cover "

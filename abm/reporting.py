@@ -186,13 +186,8 @@ def _oxide_weight(model, product) -> float:
     return model.magnets.oxide_per_magnet if product == "magnet" else 1.0
 
 
-def _china_import_share(model, country):
-    """Share of the country's supply (t oxide-equivalent, recorded and not) from China.
-
-    Its supply is the oxide it buys (from anywhere, itself included) and the magnets it
-    imports, by their oxide content; magnets made at home are left out, since the oxide they
-    are made of is counted already.
-    """
+def _china_supply(model, country) -> tuple[float, float]:
+    """(t oxide-equivalent bought from China, t bought in all) by a country this month."""
     i, chn = model.cidx[country], model.cidx["CHN"]
     res = _rec(model).results
     buys = from_chn = 0.0
@@ -203,7 +198,24 @@ def _china_import_share(model, country):
         w = _oxide_weight(model, p)
         buys += float(inflow.sum()) * w
         from_chn += float(inflow[chn]) * w
-    return from_chn / buys if buys > 0 else (1.0 if i == chn else 0.0)
+    return from_chn, buys
+
+
+def _imports_from_china(model, country):
+    if country == "CHN":
+        return 0.0
+    return _china_supply(model, country)[0]
+
+
+def _china_import_share(model, country):
+    """Share of the country's supply (t oxide-equivalent, recorded and not) from China.
+
+    Its supply is the oxide it buys (from anywhere, itself included) and the magnets it
+    imports, by their oxide content; magnets made at home are left out, since the oxide they
+    are made of is counted already.
+    """
+    from_chn, buys = _china_supply(model, country)
+    return from_chn / buys if buys > 0 else (1.0 if country == "CHN" else 0.0)
 
 
 def _stockpile(model, country):
@@ -344,7 +356,7 @@ _FAMILY = {
     "magnet_use_{oxide}": _magnet_use, "china_exports_unrecorded_{product}":
         _china_exports_unrecorded, "china_share_magnets": _china_share_magnets,
     "magnet_capacity_use": _magnet_capacity_use, "relocated_{country}": _relocated,
-    "trade_bloc_{country}": _trade_bloc, "n_trade_blocs": _n_trade_blocs,
+    "imports_from_china_{country}": _imports_from_china, "trade_bloc_{country}": _trade_bloc, "n_trade_blocs": _n_trade_blocs,
     "hhi_mining": _hhi_mining, "hhi_refining": _hhi_refining, "hhi_magnets": _hhi_magnets,
     "trader_stock_{product}": _trader_stock, "trader_stock_{country}": _trader_stock_at,
     "chartist_share_{product}": _chartist_share,
