@@ -123,7 +123,7 @@ def build_orders(model, plan: MonthPlan, regime: PolicyRegime, *,
         for _who, i, q, limit in bids:
             cum[i, grid <= limit] += q
         steps = np.diff(cum, axis=1, prepend=0.0).clip(min=0.0)
-        stock = ex.producer_stock[p] + refined[p]
+        stock = ex.producer_stock[p] + refined[p] - plan.supply.contracted[p]
         sup_node, sup_qty = list(range(n)), list(stock)
         sup_ask = [sc.seller_reserve_frac * model.p_ref[p]] * n
         offers = []

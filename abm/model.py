@@ -125,6 +125,7 @@ class RareEarthModel(mesa.Model):
         """
         supply = route_concentrate(self.miners, self.refining.tpm, self.cidx,
                                    self.exchange.seller_price, record)
+        self.contracts.plan(self, supply)  # offtake deliveries, withheld from the market
         if record:
             for m in self.miners:
                 m.record_output(*supply.routes[m.mine_id])
@@ -134,6 +135,7 @@ class RareEarthModel(mesa.Model):
     def settle(self, plan: MonthPlan, orders: dict, results: dict) -> None:
         """Sellers, buyers and memories after the clearing; floors, balance check and risk."""
         before = self._holdings()
+        self.contracts.settle(self, plan.supply)  # contract oxide to buyers' firms, payments
         for p in PRODUCTS:
             o, book = orders[p]
             r = results[p]

@@ -13,6 +13,7 @@ import numpy as np
 from abm.actions import ACTIONS
 from abm.agents import FirmPopulation, Miner, State
 from abm.calibration import load_world, read_bloc_exclusions, read_links
+from abm.contracts import ContractBook
 from abm.errors import InputError
 from abm.events import Timeline
 from abm.exchange import Exchange
@@ -44,6 +45,7 @@ def populate(model) -> None:
     model.p_ref = {p: w.reference_price(p) for p in PRODUCTS}
     model.demand_tpm = {p: st[f"consumption_{p}_tpy"].to_numpy(float) / 12.0 for p in PRODUCTS}
     model.risk = np.zeros(len(model.countries))
+    model.contracts = ContractBook()
     model.regime = PolicyRegime()
     model.network = AllianceNetwork()
     model.states = {}

@@ -144,14 +144,17 @@ def test_floor_payments_reach_the_payer_each_month(tmp_path):
 
 
 def test_co_invest_adds_refining_capacity_after_its_lead_time(world):
-    m = model_of(world)
+    # 1,200 t/yr = 100 t/month, ramping up over 4 months: 25, 50, 75, 100 t/month
+    m = model_of(world, refining_ramp_up_months=4)
     before = m.refining.tpm[m.cidx["JPN"]]
     m.apply_action("USA", "co_invest", {"country": "JPN", "tonnes_reo_per_yr": 1200.0,
                                         "lead_months": 3, "kind": "separation"})
     for _ in range(4):  # ready at step 3: online when that month ends
         assert m.refining.tpm[m.cidx["JPN"]] == before
         m.step()
-    assert m.refining.tpm[m.cidx["JPN"]] == pytest.approx(before + 100.0)
+    for share in (0.25, 0.5, 0.75, 1.0, 1.0):
+        assert m.refining.tpm[m.cidx["JPN"]] == pytest.approx(before + 100.0 * share)
+        m.step()
     log = m.event_log_frame()
     online = log[log["action"] == "capacity_online"]
     assert len(online) == 1 and online.iloc[0]["date"] == "2030-04"

@@ -189,6 +189,17 @@ class FirmPopulation(mesa.Agent):
         self._consume(product, need_ref, f_now, f_last)
         return [q * fill[i] for (_w, i, _q, _limit), q in zip(bids, live, strict=True)]
 
+    def take_delivery(self, product: str, tonnes: np.ndarray) -> None:
+        """Add oxide delivered outside the market (offtake contracts) to firms' inventories.
+
+        Each country's (C,) t are shared among its firms in proportion to their base demand
+        (a country whose firms use none of the product must receive none).
+        """
+        total = self.by_country(self.base_demand[product])[self.country]
+        share = np.divide(self.base_demand[product], total, out=np.zeros(self.size),
+                          where=total > 0)
+        self.inventory[product] = self.inventory[product] + tonnes[self.country] * share
+
     def _consume(self, product: str, need_ref, f_now, f_last) -> None:
         want = need_ref * f_now[self.country]
         consumed = np.minimum(self.inventory[product], want)
