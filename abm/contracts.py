@@ -276,13 +276,14 @@ class ContractBook:
         ``offtake_take_or_pay``. Candidates are miners outside China, refined outside China,
         producing, not mothballed, that the state's law lets it deal with and that are not
         tied to another state's bloc; the one with the most NdPr not yet contracted is asked
-        first. A miner accepts when the collar's floor covers its cash cost.
+        first. A miner accepts when the collar's floor covers its cash cost. A state holds one
+        such contract at a time (signed, running or about to start).
         """
         sc, i = model.sc, state.index
         if float(model.risk[i]) <= sc.offtake_risk_threshold:
             return None
         want = sc.offtake_use_share * float(model.demand_tpm["light"][i])
-        if want <= 0 or any(c.buyer == state.code and c.active(model.month)
+        if want <= 0 or any(c.buyer == state.code and c.end > model.month
                             for c in self.contracts):
             return None
         best, room = None, 0.0

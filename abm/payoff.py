@@ -40,7 +40,7 @@ from abm.policy import PRODUCTS
 
 __all__ = ["revenue", "industry", "downstream", "leverage", "retaliation", "shortage_cost",
            "stockpile_carry", "security", "use_value", "alliance_cost", "market_payoff",
-           "mining_cost", "TERMS", "weights_from"]
+           "mining_cost", "world_price", "TERMS", "weights_from"]
 
 TERMS = ("revenue", "industry", "downstream", "leverage", "retaliation", "shortage",
          "stockpile", "security", "floor", "alliance", "mining", "contracts")
@@ -63,6 +63,19 @@ def industry(weight: float, home_purchases_t: float, world_price: float, home_pr
     """Input-cost advantage of home firms, US$ m: weight x purchases x capped price gap."""
     gap = min(max(world_price - home_price, -reference), reference)
     return weight * home_purchases_t * gap * 1e-3
+
+
+def world_price(price: np.ndarray, purchases: np.ndarray, chn: int) -> float:
+    """Quantity-weighted price paid outside China, US$/kg (mean of other nodes if none buy).
+
+    The same measure as :attr:`abm.exchange.Exchange.world_price`, for any clearing result
+    (a what-if's included).
+    """
+    outside = purchases.copy()
+    outside[chn] = 0.0
+    if outside.sum() > 0:
+        return float((price * outside).sum() / outside.sum())
+    return float(np.delete(price, chn).mean())
 
 
 def downstream(weight: float, home_purchases_t: float, home_price: float,
@@ -152,9 +165,12 @@ def market_payoff(model, code: str, results: dict, restricted: list[str],
                   w: dict[str, float], link_cost: dict[str, np.ndarray]) -> dict[str, float]:
     """The market terms of a state's payoff for one cleared month, US$ million.
 
+    The industry term compares the home price with the world price of the same clearing, so
+    a what-if is scored at the prices it would bring.
+
     Args:
-        model: read-only source of reference prices, world prices, normal flows,
-            use and last shortages (duck-typed).
+        model: read-only source of reference prices, normal flows, use and last shortages
+            (duck-typed).
         code: the state.
         results: product -> :class:`abm.market.ClearingResult`.
         restricted: the targets the state restricts (state codes, in country order).
@@ -172,8 +188,8 @@ def market_payoff(model, code: str, results: dict, restricted: list[str],
         pref = model.p_ref[p]
         home_t = float(r.flows[:, i].sum())
         out["revenue"] += revenue(r.flows[i], r.price, link_cost[p][i])
-        out["industry"] += industry(w["industry_weight"], home_t,
-                                    model.exchange.world_price[p], float(r.price[i]), pref)
+        world = world_price(r.price, r.purchases, model.cidx["CHN"])
+        out["industry"] += industry(w["industry_weight"], home_t, world, float(r.price[i]), pref)
         out["downstream"] += downstream(w["downstream_weight"], home_t, float(r.price[i]), pref)
         ref = model.exchange.normal_flow[p]
         for t in restricted:
