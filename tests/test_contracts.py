@@ -1,6 +1,7 @@
 """Offtake contracts: price rules, deliveries, take-or-pay payments, expiry and signing."""
 
 import pytest
+from test_frictions import world_with_costs
 from worlds import make_world
 
 import abm
@@ -169,11 +170,8 @@ def test_an_insecure_importer_signs_a_collar_the_miner_accepts(world):
 
 
 def test_a_miner_declines_a_collar_whose_floor_does_not_cover_its_cost(tmp_path):
-    world = make_world(tmp_path, chn_cap=80_000, alt_cap=20_000, horizon=6)
-    mines = (tmp_path / "data" / "mines.csv").read_text().replace(
-        "AUS,20000,0,0,6.0", "AUS,20000,0,0,14.0")
-    (tmp_path / "data" / "mines.csv").write_text(mines)
-    m = model_of(world)
+    m = model_of(world_with_costs(tmp_path, chn_cap=80_000, alt_cap=20_000, alt_cost=14.0,
+                                  horizon=6))
     m.step()
     m.risk[m.cidx["JPN"]] = 0.9
     # floor ~0.8 x 60 x 0.2 + 0.01 x 300 = ~12.6 US$/kg REO < 14: declined

@@ -8,17 +8,14 @@ import abm
 from abm.refining import Project, Ramp, RefiningCapacity, ramp_share
 from abm.strategies import next_mine_status, restart_trigger
 
-MINES = """year,id,name,country,capacity_t_reo_per_yr,project_capacity_t_reo_per_yr,project_lead_months,cost_usd_per_kg_reo,light_share,heavy_share,refine_country,bloc,source
-2030,CHN_MINE,China mine,CHN,{chn_cap},0,0,4.0,0.2,0.01,CHN,CHN,test world
-2030,ALT_MINE,Allied mine,AUS,{alt_cap},0,0,{alt_cost},0.2,0.01,USA,none,test world
-"""
-
 
 def world_with_costs(tmp_path, *, chn_cap, alt_cap, alt_cost, **kw):
     """The three-state test world with the allied mine's cash cost set (US$/kg REO)."""
     path = make_world(tmp_path, chn_cap=chn_cap, alt_cap=alt_cap, **kw)
-    (tmp_path / "data" / "mines.csv").write_text(
-        MINES.format(chn_cap=chn_cap, alt_cap=alt_cap, alt_cost=alt_cost))
+    mines = tmp_path / "data" / "mines.csv"
+    old = f"AUS,{alt_cap},0,0,6.0,"
+    assert old in mines.read_text()
+    mines.write_text(mines.read_text().replace(old, f"AUS,{alt_cap},0,0,{alt_cost},"))
     return path
 
 
