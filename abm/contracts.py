@@ -210,7 +210,8 @@ class ContractBook:
                                c.take_or_pay)
             want = {p: q * take for p, q in c.volumes(miner.shares).items()}
             frac = min([1.0] + [have[p] / want[p] for p in PRODUCTS if want[p] > 0])
-            tonnes = {p: want[p] * frac for p in PRODUCTS}
+            # never more than is there (min: no rounding can withhold more than was refined)
+            tonnes = {p: min(want[p] * frac, have[p]) for p in PRODUCTS}
             if sum(tonnes.values()) <= 0:
                 continue
             for p in PRODUCTS:
