@@ -85,19 +85,6 @@ class DomesticPolicy:
         """Whether any quota caps the state's mines."""
         return self.has_mining_quota or self.separation_quota_tpy is not None
 
-    def total_quota_tpy(self, capacity_tpy: float) -> float:
-        """The binding total of the mining and separation quotas, t REO/yr.
-
-        Args:
-            capacity_tpy: the home mines' capacity, t REO/yr (used where no quota caps).
-        """
-        parts = [q for q in (self.light_quota_tpy, self.ionic_quota_tpy) if q is not None]
-        total = self.mining_quota_tpy
-        if total is None and len(parts) == 2:
-            total = sum(parts)
-        caps = [q for q in (total, self.separation_quota_tpy) if q is not None]
-        return min(caps) if caps else capacity_tpy
-
 
 def deposit_kind(heavy_share: float, ionic_heavy_share: float) -> str:
     """``ionic_clay`` for a deposit with at least ``ionic_heavy_share`` t Dy/Tb per t REO."""

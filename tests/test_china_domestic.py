@@ -59,13 +59,6 @@ def test_deposit_kinds_follow_the_heavy_share():
     assert deposit_kind(0.001, 0.02) == LIGHT and deposit_kind(0.05, 0.02) == IONIC
 
 
-def test_the_total_quota_of_a_policy():
-    assert DomesticPolicy().total_quota_tpy(500.0) == 500.0
-    assert DomesticPolicy(light_quota_tpy=80, ionic_quota_tpy=20).total_quota_tpy(500) == 100
-    assert DomesticPolicy(mining_quota_tpy=100, separation_quota_tpy=90).total_quota_tpy(
-        500) == 90
-
-
 # ----------------------------------------------------------------------------- illegal mining
 @pytest.mark.parametrize(("revenue", "enforcement", "expected"), [
     (15.0, 0.0, 100.0),   # illegal ratio 15 / (10 x 0.5) = 3 >= 1.5: all of the potential

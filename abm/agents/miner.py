@@ -22,15 +22,9 @@ import numpy as np
 from abm.domestic import deposit_kind, illegal_output
 from abm.policy import PRODUCTS
 from abm.refining import Project, Ramp, ramp_share
-from abm.strategies import (
-    MINE_STATUSES,
-    miner_utilisation,
-    next_mine_status,
-    restart_trigger,
-    revenue_per_kg,
-)
+from abm.strategies import miner_utilisation, next_mine_status, restart_trigger, revenue_per_kg
 
-__all__ = ["Miner", "MINE_STATUSES"]
+__all__ = ["Miner"]
 
 
 class Miner(mesa.Agent):
