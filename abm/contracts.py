@@ -101,13 +101,13 @@ class Contract:
     def volumes(self, shares: dict[str, float]) -> dict[str, float]:
         """Contracted t per month of each product (``reo``: the miner's mix)."""
         if self.product == "reo":
-            return {p: self.tonnes_per_month * shares[p] for p in PRODUCTS}
+            return {p: self.tonnes_per_month * shares.get(p, 0.0) for p in PRODUCTS}
         return {p: self.tonnes_per_month if p == self.product else 0.0 for p in PRODUCTS}
 
     def market_value(self, shares: dict[str, float], prices: dict[str, float]) -> float:
         """Market price per kg of the contract's unit (kg of the product, or kg REO), US$."""
         if self.product == "reo":
-            return sum(shares[p] * prices[p] for p in PRODUCTS)
+            return sum(shares.get(p, 0.0) * prices[p] for p in PRODUCTS)
         return prices[self.product]
 
     def price(self, shares: dict[str, float], prices: dict[str, float]) -> float:
@@ -168,7 +168,7 @@ class ContractBook:
         cap = miner.capacity_tpm
         if not active or cap <= 0:
             return None
-        left = {p: cap * miner.shares[p] for p in PRODUCTS}
+        left = {p: cap * miner.shares.get(p, 0.0) for p in PRODUCTS}
         usd_k = 0.0  # US$ thousand per month
         for c in active:
             want = c.volumes(miner.shares)
@@ -203,7 +203,8 @@ class ContractBook:
             if not self._deliverable(model, miner.refine_country, c.buyer):
                 continue
             home = supply.routes.get(c.miner, (0.0, 0.0))[0]
-            have = left.setdefault(c.miner, {p: home * miner.shares[p] for p in PRODUCTS})
+            have = left.setdefault(c.miner, {p: home * miner.shares.get(p, 0.0)
+                                            for p in PRODUCTS})
             seller = {p: float(model.exchange.seller_price[p][s]) for p in PRODUCTS}
             price = c.price(miner.shares, seller)
             take = taken_share(price, c.market_value(miner.shares, self._market_prices(model, b)),
@@ -299,7 +300,7 @@ class ContractBook:
         now = float(model.exchange.seller_price["light"][node])
         band = sc.offtake_collar_share
         floor = now * (1 - band)
-        others = sum(best.shares[p] * float(model.exchange.seller_price[p][node])
+        others = sum(best.shares.get(p, 0.0) * float(model.exchange.seller_price[p][node])
                      for p in PRODUCTS if p != "light")
         if floor * best.shares["light"] + others < best.cost_usd_per_kg:
             return None  # the floor does not cover the miner's cash cost: it declines

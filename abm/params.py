@@ -311,7 +311,8 @@ PARAMS: dict[str, Param] = {
                                 "the reference price"),
     "reserve_ceiling_ratio": _p("states", float, 2.0, 0.0, 100.0,
                                 "ceiling price of a reserve band a state chooses, multiple of "
-                                "the reference price (above the support)"),
+                                "the reference price (at or below the support: it never "
+                                "sells)"),
     # ---------------------------------------------------------------- payoff weights
     "payoff_shortage_cost_ratio": _p("payoff", float, 3.0, 0.0, 100.0,
                                      "value lost per t short, multiple of the reference "

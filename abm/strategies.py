@@ -526,7 +526,11 @@ class DomesticReserveSupport(_Domestic):
 
     def extra(self, model, state):  # noqa: D102
         sc = model.sc
-        return [("state_reserve", {"mode": "band", "product": p,
-                                   "support_usd_per_kg": sc.reserve_support_ratio * model.p_ref[p],
-                                   "ceiling_usd_per_kg": sc.reserve_ceiling_ratio * model.p_ref[p]})
-                for p in PRODUCTS]
+        acts = []
+        for p in PRODUCTS:
+            args = {"mode": "band", "product": p,
+                    "support_usd_per_kg": sc.reserve_support_ratio * model.p_ref[p]}
+            if sc.reserve_ceiling_ratio > sc.reserve_support_ratio:  # else it never sells
+                args["ceiling_usd_per_kg"] = sc.reserve_ceiling_ratio * model.p_ref[p]
+            acts.append(("state_reserve", args))
+        return acts

@@ -332,3 +332,12 @@ def test_quota_2010_with_chinas_policy_at_home_raises_its_domestic_price(tmp_pat
             > 1.5 * without.loc[years, "price_light_china"].mean())
     log = abm.RareEarthModel(scenario=str(path), rng=0).sc.events
     assert any(e.action == "mining_quota" for e in log)
+
+
+def test_a_reserve_band_whose_ceiling_is_not_above_its_support_never_sells(tmp_path):
+    world = domestic_world(tmp_path, chn_use=10_000,
+                           params="reserve_support_ratio = 3.0\nreserve_ceiling_ratio = 2.0")
+    m = abm.RareEarthModel(scenario=str(world), rng=0)
+    m.play_strategy("CHN", "domestic", "reserve_support")
+    band = m.states["CHN"].domestic.reserve_band["light"]
+    assert band.support == pytest.approx(180.0) and band.ceiling == float("inf")
