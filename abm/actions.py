@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from abm.contracts import CONTRACT_PRODUCTS, PRICE_RULES, Contract, check_contract
+from abm.domestic import ReserveBand
 from abm.errors import InputError
 from abm.policy import INSTRUMENTS, PRODUCT_CHOICES, ExportPolicy, products_of
 
@@ -29,7 +31,7 @@ class Field:
 
     Attributes:
         kind: ``number`` (finite float), ``int``, ``bool``, ``text``, or ``miners`` (a list of
-            miner ids, or the text ``allied``).
+            miner ids, or the text ``allied`` or ``open``).
         required: whether an event must give it.
         lo: smallest valid number.
         hi: largest valid number.
@@ -90,11 +92,12 @@ def _parse(text: str, kind: str, where: str, name: str) -> Any:
 
 
 def _miners(value: Any, where: str, name: str) -> Any:
-    if value == "allied":
+    if value in ("allied", "open"):
         return value
     if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
         return list(value)
-    raise InputError(f"{where}: {name} must be a list of miner ids or \"allied\", got {value!r}")
+    raise InputError(f"{where}: {name} must be a list of miner ids, \"allied\" or \"open\", "
+                     f"got {value!r}")
 
 
 _PRODUCT = Field("text", choices=PRODUCT_CHOICES,
@@ -108,8 +111,8 @@ class Action:
 
     Attributes:
         name: the ``action`` key of an event.
-        domain: decision domain an event pins (``export``, ``stockpile``, ``alliance``) or
-            ``None``.
+        domain: decision domain an event pins (``export``, ``stockpile``, ``alliance``,
+            ``domestic``) or ``None``.
         actor: ``state`` or ``miner``: who may perform it.
         fields: field name -> :class:`Field`.
     """
@@ -215,19 +218,6 @@ class ExportDuty(Action):
 
 
 @register
-class Enforcement(Action):
-    """Set how hard a state fights smuggling and illegal mining (0 = not at all, 1 = fully)."""
-
-    name = "enforcement"
-    fields = {"level": Field("number", True, lo=0.0, hi=1.0, doc="0-1")}
-
-    def apply(self, model, actor, args):  # noqa: D102
-        state = model.states[actor]
-        state.enforcement = float(args["level"])
-        return f"{state.name}: enforcement against smuggling and illegal mining {args['level']:.0%}"
-
-
-@register
 class Stockpile(Action):
     """Build, hold or release a state's strategic stockpile."""
 
@@ -278,14 +268,21 @@ class LeaveAlliance(Action):
 
 @register
 class PriceFloor(Action):
-    """A state pays named (or its allied) miners the gap between a floor and the price."""
+    """A state pays named (or its allied) miners the gap between a floor and the price.
+
+    A floor that names its miners (as the real deals do: the US floor of July 2025 names MP
+    Materials) binds only them. ``allied`` grants it to the miners tied to the actor or its
+    bloc and leaves the offer open to other miners' bloc choice; ``open`` grants it to none
+    at once and leaves it open to every miner the actor's law lets it pay.
+    """
 
     name = "price_floor"
     fields = {
         "usd_per_kg": Field("number", True, lo=0.0, hi=1e5, doc="floor, US$/kg oxide"),
         "product": _LIGHT,
-        "miners": Field("miners", doc="miner ids, or allied (default): miners tied to the "
-                                      "actor or its bloc that its law lets it pay"),
+        "miners": Field("miners", doc="miner ids (bound to them), allied (default: miners "
+                                      "tied to the actor or its bloc, offer open to others) "
+                                      "or open (offer open to any miner)"),
         "upside_share": Field("number", lo=0.0, hi=1.0,
                               doc="share of the price above the floor the state takes"),
     }
@@ -301,20 +298,28 @@ class PriceFloor(Action):
         usd = float(args["usd_per_kg"])
         if isinstance(miners, list):
             targets = [m for m in model.miners if m.mine_id in miners]
+        elif miners == "open":
+            targets = []
         else:
             targets = [m for m in model.miners if m.bloc in (actor, state.bloc) and m.bloc
                        and model.may_pay(actor, m)]
         for m in targets:
             m.grant_floor(products_of(args.get("product", "light")), usd, actor,
                           float(args.get("upside_share", 0.0)))
-        state.offer_floor(usd)
+        # a floor that names its miners (as the real deals do) binds only them; "allied"
+        # leaves the offer open to other miners' bloc choice
+        state.offer_floor(usd, miners if isinstance(miners, list) else None)
         return (f"{state.name}: price floor {args['usd_per_kg']} US$/kg for "
-                f"{', '.join(m.name for m in targets) or 'allied miners'}")
+                f"{', '.join(m.name for m in targets) or miners + ' miners'}"
+                + (" (open to other miners)" if not isinstance(miners, list) else ""))
 
 
 @register
 class CoInvest(Action):
-    """Finance new refining (separation) capacity in a country, online after a lead time."""
+    """Finance new refining (separation) capacity in a country, online after a lead time.
+
+    The plant then ramps up to full throughput over ``refining_ramp_up_months``.
+    """
 
     name = "co_invest"
     fields = {
@@ -335,7 +340,7 @@ class CoInvest(Action):
         lead = int(args.get("lead_months", model.sc.refining_lead_months))
         kind = args.get("kind", "refining")
         model.refining.commission(country, float(args["tonnes_reo_per_yr"]),
-                                  model.month + lead, kind)
+                                  model.month + lead, kind, model.sc.refining_ramp_up_months)
         return (f"{model.states[actor].name}: co-invests in {args['tonnes_reo_per_yr']:,.0f} "
                 f"t REO/yr {kind} capacity in {country}, ready "
                 f"{model.month_date(model.month + lead)}")
@@ -377,6 +382,201 @@ class ChinaRoute(Action):
         miner.china_route = bool(args["allowed"])
         return (f"{miner.name}: concentrate to China "
                 f"{'allowed' if miner.china_route else 'stopped'}")
+
+
+_TPY = Field("number", lo=0.0, hi=1e9, doc="t REO per year")
+
+
+@register
+class MiningQuota(Action):
+    """Cap the legal output of the mines in the actor's country (t REO/yr), split or not.
+
+    Kinds without a quota of their own share what the total leaves, by capacity; a new quota
+    replaces the old one and its split. ``lift = true`` removes the mining quota.
+    """
+
+    name = "mining_quota"
+    domain = "domestic"
+    fields = {"tonnes_per_yr": Field("number", lo=0.0, hi=1e9, doc="total, t REO/yr"),
+              "light_tonnes_per_yr": Field("number", lo=0.0, hi=1e9,
+                                           doc="light-deposit mines, t REO/yr"),
+              "ionic_tonnes_per_yr": Field("number", lo=0.0, hi=1e9,
+                                           doc="ionic-clay mines, t REO/yr"),
+              "lift": Field("bool", doc="true: no mining quota from now")}
+
+    def check_combination(self, args, where):  # noqa: D102
+        given = [k for k in ("tonnes_per_yr", "light_tonnes_per_yr", "ionic_tonnes_per_yr")
+                 if k in args]
+        if bool(given) == bool(args.get("lift")):
+            raise InputError(f"{where}: a mining quota needs tonnes_per_yr (or its light and "
+                             "ionic shares), or lift = true, not both")
+
+    def apply(self, model, actor, args):  # noqa: D102
+        d = model.states[actor].domestic
+        d.mining_quota_tpy = args.get("tonnes_per_yr")
+        d.light_quota_tpy = args.get("light_tonnes_per_yr")
+        d.ionic_quota_tpy = args.get("ionic_tonnes_per_yr")
+        d.stance = ""
+        if args.get("lift"):
+            return f"{model.states[actor].name}: mining quota lifted"
+        parts = [f"{args[k]:,.0f} {label}" for k, label in (
+            ("light_tonnes_per_yr", "light"), ("ionic_tonnes_per_yr", "ionic clay"))
+                 if k in args]
+        total = f"{args['tonnes_per_yr']:,.0f} t REO/yr" if "tonnes_per_yr" in args else ""
+        return (f"{model.states[actor].name}: mining quota {total}"
+                + (f" ({', '.join(parts)})" if parts else ""))
+
+
+@register
+class SeparationQuota(Action):
+    """Cap the separation of concentrate mined in the actor's country (t REO/yr)."""
+
+    name = "separation_quota"
+    domain = "domestic"
+    fields = {"tonnes_per_yr": Field("number", lo=0.0, hi=1e9, doc="t REO/yr"),
+              "lift": Field("bool", doc="true: no separation quota from now")}
+
+    def check_combination(self, args, where):  # noqa: D102
+        if ("tonnes_per_yr" in args) == bool(args.get("lift")):
+            raise InputError(f"{where}: a separation quota needs tonnes_per_yr or lift = true")
+
+    def apply(self, model, actor, args):  # noqa: D102
+        d = model.states[actor].domestic
+        d.separation_quota_tpy = args.get("tonnes_per_yr")
+        d.stance = ""
+        if args.get("lift"):
+            return f"{model.states[actor].name}: separation quota lifted"
+        return (f"{model.states[actor].name}: separation quota {args['tonnes_per_yr']:,.0f} "
+                "t REO/yr")
+
+
+@register
+class Enforcement(Action):
+    """Set the actor's enforcement: share of illegal output and of smuggling capacity stopped."""
+
+    name = "enforcement"
+    domain = "domestic"
+    fields = {"level": Field("number", True, lo=0.0, hi=1.0, doc="share stopped, 0-1")}
+
+    def apply(self, model, actor, args):  # noqa: D102
+        d = model.states[actor].domestic
+        d.enforcement = float(args["level"])
+        d.stance = ""
+        return (f"{model.states[actor].name}: enforcement against illegal mining and smuggling "
+                f"{d.enforcement:.0%}")
+
+
+@register
+class StateReserve(Action):
+    """Run the actor's state reserve by a price band: buy below a support, sell above a ceiling.
+
+    The support is a price, or a multiple of last month's price at the actor's node. The
+    reserve buys up to ``buy_tonnes_per_month`` (default ``reserve_buy_share`` of use) until
+    it holds ``tonnes`` more than now (default: ``reserve_target_months`` of use), and offers
+    ``reserve_release_share`` of its stock at the ceiling (none without one). ``mode = "off"``
+    ends the band (the stockpile mode applies again).
+    """
+
+    name = "state_reserve"
+    domain = "domestic"
+    fields = {
+        "mode": Field("text", True, choices=("band", "off"), doc="band or off"),
+        "product": _PRODUCT,
+        "support_usd_per_kg": Field("number", lo=0.0, hi=1e6, doc="support price, US$/kg"),
+        "support_market_ratio": Field("number", lo=0.0, hi=100.0,
+                                      doc="support as a multiple of last month's home price"),
+        "ceiling_usd_per_kg": Field("number", lo=0.0, hi=1e6,
+                                    doc="release price, US$/kg (default: never release)"),
+        "buy_tonnes_per_month": Field("number", lo=0.0, hi=1e9, doc="t per month at most"),
+        "tonnes": Field("number", lo=0.0, hi=1e9, doc="t to add to the reserve"),
+    }
+
+    def check_combination(self, args, where):  # noqa: D102
+        if args["mode"] != "band":
+            return
+        if ("support_usd_per_kg" in args) == ("support_market_ratio" in args):
+            raise InputError(f"{where}: a reserve band needs support_usd_per_kg or "
+                             "support_market_ratio (one of them)")
+        if args.get("ceiling_usd_per_kg", float("inf")) <= args.get("support_usd_per_kg", 0.0):
+            raise InputError(f"{where}: the ceiling must lie above the support")
+
+    def apply(self, model, actor, args):  # noqa: D102
+        state, sc = model.states[actor], model.sc
+        d = state.domestic
+        d.stance = ""
+        products = products_of(args.get("product"))
+        if args["mode"] == "off":
+            for p in products:
+                d.reserve_band.pop(p, None)
+            return f"{state.name}: state reserve price band off ({args.get('product', 'both')})"
+        i = model.cidx[actor]
+        for p in products:
+            use = float(model.demand_tpm[p][i])
+            support = args.get("support_usd_per_kg",
+                               args.get("support_market_ratio", 1.0) * model.exchange.price[p][i])
+            target = (state.stockpile[p] + args["tonnes"] if "tonnes" in args
+                      else sc.reserve_target_months * use)
+            d.reserve_band[p] = ReserveBand(
+                float(support), float(args.get("ceiling_usd_per_kg", float("inf"))),
+                float(args.get("buy_tonnes_per_month", sc.reserve_buy_share * use)),
+                float(target))
+        bands = ", ".join(f"{p} buys at <= {b.support:,.1f}" + (
+            f", sells at >= {b.ceiling:,.1f}" if b.ceiling != float("inf") else "")
+            for p, b in d.reserve_band.items() if p in products)
+        return f"{state.name}: state reserve price band ({bands} US$/kg)"
+
+
+@register
+class OfftakeContract(Action):
+    """The actor (a buyer state) signs an offtake contract with a miner.
+
+    From this month the miner delivers ``tonnes_per_month`` (t of NdPr oxide, of Dy/Tb oxide,
+    or t REO of its mix) to the actor's firms for ``months`` months at a price rule, with
+    take-or-pay (see :mod:`abm.contracts`).
+    """
+
+    name = "offtake_contract"
+    fields = {
+        "miner": Field("text", True, doc="the seller's miner id"),
+        "product": Field("text", choices=CONTRACT_PRODUCTS, doc="light, heavy or reo "
+                                                               "(default light)"),
+        "tonnes_per_month": Field("number", True, lo=0.0, hi=1e7, doc="t per month"),
+        "months": Field("int", True, lo=1, hi=1200, doc="duration, months"),
+        "price_rule": Field("text", choices=PRICE_RULES, doc="fixed, collar or market "
+                                                            "(default market)"),
+        "usd_per_kg": Field("number", lo=0.0, hi=1e6, doc="fixed price, US$/kg"),
+        "floor_usd_per_kg": Field("number", lo=0.0, hi=1e6, doc="collar floor, US$/kg"),
+        "ceiling_usd_per_kg": Field("number", lo=0.0, hi=1e6, doc="collar ceiling, US$/kg"),
+        "take_or_pay": Field("number", lo=0.0, hi=1.0,
+                             doc="share paid for and taken in any case (default: parameter "
+                                 "offtake_take_or_pay)"),
+    }
+
+    def check_combination(self, args, where):  # noqa: D102
+        rule = args.get("price_rule", "market")
+        if rule == "fixed" and "usd_per_kg" not in args:
+            raise InputError(f"{where}: a fixed-price contract needs usd_per_kg")
+        if rule == "collar":
+            if "floor_usd_per_kg" not in args or "ceiling_usd_per_kg" not in args:
+                raise InputError(f"{where}: a collar needs floor_usd_per_kg and "
+                                 "ceiling_usd_per_kg")
+            if args["floor_usd_per_kg"] > args["ceiling_usd_per_kg"]:
+                raise InputError(f"{where}: the collar's floor lies above its ceiling")
+
+    def references(self, actor, args):  # noqa: D102
+        return [("state", actor), ("miner", args["miner"])]
+
+    def apply(self, model, actor, args):  # noqa: D102
+        c = Contract(args["miner"], actor, args.get("product", "light"),
+                     float(args["tonnes_per_month"]), model.month, int(args["months"]),
+                     args.get("price_rule", "market"), float(args.get("usd_per_kg", 0.0)),
+                     float(args.get("floor_usd_per_kg", 0.0)),
+                     float(args.get("ceiling_usd_per_kg", float("inf"))),
+                     float(args.get("take_or_pay", model.sc.offtake_take_or_pay)))
+        check_contract(model, c)
+        model.contracts.add(c)
+        return f"{model.states[actor].name}: offtake with {model.miner(c.miner).name}: " + (
+            c.describe())
 
 
 @register

@@ -126,8 +126,9 @@ def build_orders(model, plan: MonthPlan, regime: PolicyRegime, *, steady_state: 
               if not (steady_state and getattr(w, "speculative", False))]
     for p in PRODUCTS:
         steps, grid, bids = _demand_steps(model, plan, p, steady_state, active)
-        stock = model.exchange.producer_stock[p] + plan.supply.refined.get(
-            p, np.zeros(len(model.countries)))
+        stock = (model.exchange.producer_stock[p]
+                 + plan.supply.refined.get(p, np.zeros(len(model.countries)))
+                 - plan.supply.contracted.get(p, 0.0))
         sup_node, sup_qty, sup_ask, offers = _supply_steps(model, p, stock, active)
         cap, export_cap = regime.link_caps(
             p, model.countries, model.exchange.normal_flow[p],
@@ -216,7 +217,7 @@ def _sourcing(model, p: str, cost: np.ndarray, restricted: np.ndarray) -> dict:
         out["sticky_cap"] = sc.sourcing_stickiness * normal
         out["switch_cost"] = np.full((n, n), sc.switching_cost_frac * ref)
     if sc.leakage_capacity_share > 0:
-        enforce = np.array([model.states[c].enforcement for c in model.countries])
+        enforce = np.array([model.states[c].domestic.enforcement for c in model.countries])
         cap = (sc.leakage_capacity_share / LEAK_TRANCHES) * (1.0 - enforce)[:, None] * normal
         cap = np.where(restricted, cap, 0.0)
         np.fill_diagonal(cap, 0.0)

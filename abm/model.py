@@ -134,6 +134,7 @@ class RareEarthModel(mesa.Model):
         """
         supply = route_concentrate(self.miners, self.refining.tpm, self.cidx,
                                    self.exchange.seller_price, record)
+        self.contracts.plan(self, supply)  # offtake deliveries, withheld from the market
         if record:
             for m in self.miners:
                 m.record_output(*supply.routes[m.mine_id])
@@ -143,6 +144,7 @@ class RareEarthModel(mesa.Model):
     def settle(self, plan: MonthPlan, orders: dict, results: dict) -> None:
         """Sellers, buyers and memories after the clearing; floors, balance check and risk."""
         before = self.holdings()
+        self.contracts.settle(self, plan.supply)  # contract oxide to buyers' firms, payments
         for p in PRODUCTS:
             o, book = orders[p]
             r = results[p]
@@ -182,7 +184,7 @@ class RareEarthModel(mesa.Model):
         """
         return {p: float(self.firms.inventory[p].sum() + self.exchange.producer_stock[p].sum()
                          + sum(s.stockpile.get(p, 0.0) for s in self.states.values())
-                         + sum(t.stock[p] for t in self.traders))
+                         + sum(t.stock.get(p, 0.0) for t in self.traders))
                 for p in PRODUCTS}
 
     def _check_balance(self, plan: MonthPlan, results: dict, before: dict[str, float]) -> None:

@@ -185,7 +185,11 @@ PARAMS: dict[str, Param] = {
                                "into China to secure supply (docs/validation_sources.md)"),
     "relocation_sigma": _p("demand", float, 0.3, 0.0, 2.0,
                            "dispersion of firms' relocation thresholds (lognormal sigma)"),
-    "relocation_delay_months": _p("demand", int, 18, 1, 240,
+    "relocation_mobile_share": _p("demand", float, 0.3, 0.0, 1.0,
+                                  "share of firms that can move production at all (the rest "
+                                  "are tied to home: defence suppliers, local customers)",
+                                  "assumption"),
+    "relocation_delay_months": _p("demand", int, 24, 1, 240,
                                   "months a price gap above its threshold must last before a "
                                   "firm moves (a plant takes time to move)"),
     "risk_memory": _p("demand", float, 0.85, 0.0, 0.999,
@@ -243,6 +247,72 @@ PARAMS: dict[str, Param] = {
     "magnet_lead_months": _p("supply", int, 36, 1, 240,
                              "lead time of new magnet capacity, months",
                              "magnet plant ~3 years (docs/sources.md)"),
+    "ramp_up_months": _p("supply", int, 30, 1, 240,
+                         "months over which new mine capacity (a project or an expansion) "
+                         "rises linearly to full output (1 = full output at once)",
+                         "mine_events.csv: Lynas reached ~80% of nameplate in Q4 2014, ~24 "
+                         "months after first feed (RER 10-K 2014): a linear ramp reaching 0.8 "
+                         "at 24 months takes 30; Mountain Pass 2012-2014 was slower"),
+    "refining_ramp_up_months": _p("supply", int, 30, 1, 240,
+                                  "months over which new separation capacity rises linearly "
+                                  "to full throughput",
+                                  "mine_events.csv: Lynas's separation plant (LAMP) reached "
+                                  "~80% of its 11,000 t/yr design ~24 months after first feed "
+                                  "(RER 10-K 2014): 24 / 0.8 = 30"),
+    "mothball_margin_ratio": _p("supply", float, 0.8, 0.0, 1.0,
+                                "a mine outside China whose mean revenue/cost ratio over "
+                                "mothball_window_months stays below this mothballs (zero "
+                                "output, care-and-maintenance cost)",
+                                "assumption: Dixit (1989, JPE) puts the exit trigger below "
+                                "variable cost; Mountain Pass went to care and maintenance in "
+                                "2015 at a Q3 2014 cash cost of 33.8 US$/kg against a "
+                                "36.5 US$/kg selling price (mine_events.csv)"),
+    "mothball_window_months": _p("supply", int, 6, 1, 60,
+                                 "months of revenue/cost ratios a mine averages to decide to "
+                                 "mothball or to restart"),
+    "care_cost_share": _p("supply", float, 0.05, 0.0, 1.0,
+                          "monthly care-and-maintenance cost of a mothballed mine, share of "
+                          "its cash cost at full output"),
+    "restart_cost_months": _p("supply", float, 6.0, 0.0, 120.0,
+                              "cost of restarting a mothballed mine, months of its cash cost "
+                              "at full output (sunk once paid)"),
+    "restart_payback_months": _p("supply", float, 24.0, 1.0, 240.0,
+                                 "months in which a restart must earn back its cost: a mine "
+                                 "restarts when its mean revenue/cost ratio exceeds 1 + "
+                                 "restart_cost_months / restart_payback_months (the hysteresis "
+                                 "band of Dixit 1989)"),
+    "restart_ramp_months": _p("supply", int, 12, 1, 240,
+                              "months over which a restarted mine returns linearly to full "
+                              "output", "assumption: Mountain Pass restarted in Q1 2018 after "
+                              "29 months of care and maintenance and produced ~14 kt REO in "
+                              "2018 (mine_events.csv)"),
+    "exit_after_months": _p("supply", int, 60, 1, 1200,
+                            "a mine mothballed this long exits: its capacity is written off "
+                            "and only its next project can bring it back",
+                            "assumption: Mountain Pass's 2015-2018 care and maintenance (29 "
+                            "months) ended in a restart; its 2002-2012 idle needed a new "
+                            "project (mine_events.csv)"),
+    "offtake_risk_threshold": _p("supply", float, 0.3, 0.0, 1.0,
+                                 "perceived supply risk above which a free importing state "
+                                 "seeks an offtake contract with a miner outside China at its "
+                                 "decision months (1 = never below certainty)"),
+    "offtake_use_share": _p("supply", float, 0.1, 0.0, 1.0,
+                            "volume of an offtake a state seeks, share of its monthly use of "
+                            "NdPr",
+                            "assumption: the Sojitz-Lynas contract of 2011 (8,500 t REO/yr, "
+                            "~2,200 t NdPr) was about a third of Japan's NdPr use; a state "
+                            "signs smaller contracts with several miners"),
+    "offtake_contract_months": _p("supply", int, 120, 1, 600,
+                                  "duration of an offtake a state signs, months",
+                                  "mine_events.csv: Lynas-Sojitz 2011 and the 2025 DoD offtake "
+                                  "with MP Materials run 10 years"),
+    "offtake_collar_share": _p("supply", float, 0.2, 0.0, 1.0,
+                               "an offtake a state signs pays the market price within a "
+                               "floor and a ceiling this share below and above the price at "
+                               "signing"),
+    "offtake_take_or_pay": _p("supply", float, 0.8, 0.0, 1.0,
+                              "share of the contracted volume the buyer of an offtake it "
+                              "signed must take and pay even when the market is cheaper"),
     # ---------------------------------------------------------------- trade
     "link_cost_frac": _p("trade", float, 0.01, 0.0, 0.5,
                          "cost of shipping between countries, share of reference price"),
@@ -312,6 +382,61 @@ PARAMS: dict[str, Param] = {
     "free_from": _p("states", str, "", None, None,
                     "YYYY-MM from which unpinned states choose freely ('' = never; 'start' = "
                     "from the first month)", "switch"),
+    "ionic_clay_heavy_share": _p("states", float, 0.02, 0.0, 1.0,
+                                 "t Dy/Tb per t REO from which a mine counts as an ionic-clay "
+                                 "deposit in a mining quota split into light and ionic-clay "
+                                 "shares", "docs/sources.md: light deposits hold ~0.1% Dy+Tb, "
+                                 "ionic clays several %"),
+    "illegal_capacity_share": _p("states", float, 0.7, 0.0, 1.0,
+                                 "share of the mine capacity a quota idles that is worked "
+                                 "illegally, outside the quota (at a full illegal margin and "
+                                 "no enforcement)",
+                                 "derived: china_policy_history.csv puts ~29,700 t REO above "
+                                 "the 89,200 t quota in 2010 and 30,000-40,000 t above the "
+                                 "105,000 t quota in 2014; China's 2009 capacity (126,000 t, "
+                                 "mines.csv) grown by china_capacity_growth_per_yr idles "
+                                 "~42,000 t in 2010 (0.71) and ~52,000 t in 2014 (0.58-0.77)"),
+    "illegal_cost_ratio": _p("states", float, 0.7, 0.1, 5.0,
+                             "illegal miners' cash cost per kg REO, multiple of the legal "
+                             "mine's cost (no environmental controls, no resource tax)"),
+    "illegal_full_margin_ratio": _p("states", float, 1.5, 1.01, 20.0,
+                                    "revenue/cost ratio of illegal miners at which their "
+                                    "capacity runs in full; none runs at a ratio of 1 or "
+                                    "below, linear in between"),
+    "enforcement": _p("states", float, 0.0, 0.0, 1.0,
+                      "enforcement against illegal mining at the start: share of illegal "
+                      "output stopped (an enforcement event changes it)"),
+    "crackdown_enforcement": _p("states", float, 0.5, 0.0, 1.0,
+                                "enforcement a state sets when it plays the domestic strategy "
+                                "cut (at least; never lowered by it)"),
+    "domestic_quota_step": _p("states", float, 0.1, 0.0, 0.9,
+                              "share by which the domestic strategies expand and cut change "
+                              "a state's production quotas at a decision"),
+    "domestic_quota_floor": _p("states", float, 0.5, 0.0, 1.0,
+                               "cut never takes a mining quota below this share of the "
+                               "state's mine capacity"),
+    "domestic_policy_mining_share": _p("states", float, 0.3, 0.0, 1.0,
+                                       "a state decides a domestic policy (quotas, "
+                                       "enforcement, reserve) when its mines hold more than "
+                                       "this share of world mine capacity",
+                                       "assumption: only a dominant producer moves world "
+                                       "supply with its own quotas (China ~69% in 2024)"),
+    "reserve_buy_share": _p("states", float, 0.1, 0.0, 1.0,
+                            "monthly purchase of a state reserve under a price band, share of "
+                            "the state's use, while the price is at or below the support"),
+    "reserve_target_months": _p("states", float, 6.0, 0.0, 60.0,
+                                "a state reserve under a price band buys up to this many "
+                                "months of the state's use"),
+    "reserve_release_share": _p("states", float, 1.0 / 6.0, 0.0, 1.0,
+                                "share of a state reserve offered per month at the band's "
+                                "ceiling price"),
+    "reserve_support_ratio": _p("states", float, 1.0, 0.0, 50.0,
+                                "support price of a reserve band a state chooses, multiple of "
+                                "the reference price"),
+    "reserve_ceiling_ratio": _p("states", float, 2.0, 0.0, 100.0,
+                                "ceiling price of a reserve band a state chooses, multiple of "
+                                "the reference price (at or below the support: it never "
+                                "sells)"),
     # ---------------------------------------------------------------- payoff weights
     "payoff_shortage_cost_ratio": _p("payoff", float, 3.0, 0.0, 100.0,
                                      "value lost per t short, multiple of the reference "
@@ -336,6 +461,13 @@ PARAMS: dict[str, Param] = {
     "payoff_membership_cost_share": _p("payoff", float, 0.02, 0.0, 1.0,
                                        "monthly cost of alliance commitments, share of the "
                                        "state's use value"),
+    "payoff_downstream_weight": _p("payoff", float, 1.0, 0.0, 5.0,
+                                   "share of the rise of the home price above the reference "
+                                   "price on home purchases that counts as a cost to the "
+                                   "state's downstream industry (1: its firms' extra input "
+                                   "cost in full)", "assumption: national accounting; a "
+                                   "state's refiners' revenue from home sales is its firms' "
+                                   "cost"),
 }
 
 #: the payoff weights (names in :data:`PARAMS` without the ``payoff_`` prefix)

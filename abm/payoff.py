@@ -13,6 +13,8 @@ The terms (sum = the state's payoff):
 - ``duties``: export duties collected on recorded exports;
 - ``industry``: its firms' input-cost advantage over foreign competitors, ``industry_weight``
   x home purchases x (world price - home price), the gap capped at +/- the reference price;
+- ``downstream``: its firms' extra input cost, - ``downstream_weight`` x home purchases x (home
+  price - reference price): what its refiners gain on home sales its industry pays;
 - ``leverage``: for a restrictor, ``leverage_weight`` x a target's dependence on it (its share
   of the target's normal imports) x the target's use x its price rise, capped at the reference
   price;
@@ -23,7 +25,13 @@ The terms (sum = the state's payoff):
 - ``security``: - ``security_weight`` x perceived risk x use value x the share of the
   stockpile target not covered;
 - ``floor``: - price-floor payments made this month;
-- ``alliance``: - ``membership_cost_share`` x use value, while in a bloc.
+- ``alliance``: - ``membership_cost_share`` x use value, while in a bloc;
+- ``mining``: - the cash cost of the ore its refiners separated this month (illegal ore at
+  the illegal miners' cost) and the care-and-maintenance and restart costs of its mines, so
+  that ``revenue + mining`` is its producers' margin;
+- ``contracts``: offtake contracts: a buyer's saving against its market price on the volume
+  delivered (negative when take-or-pay makes it take volume dearer than the market), a
+  seller country's refiners' contract revenue.
 """
 
 from __future__ import annotations
@@ -32,12 +40,12 @@ import numpy as np
 
 from abm.params import PAYOFF_WEIGHTS
 
-__all__ = ["revenue", "industry", "leverage", "retaliation", "shortage_cost",
+__all__ = ["revenue", "industry", "downstream", "leverage", "retaliation", "shortage_cost",
            "stockpile_carry", "security", "use_value", "alliance_cost", "market_payoff",
-           "TERMS", "weights_from"]
+           "mining_cost", "world_price", "TERMS", "weights_from"]
 
-TERMS = ("revenue", "duties", "industry", "leverage", "retaliation", "shortage", "stockpile",
-         "security", "floor", "alliance")
+TERMS = ("revenue", "duties", "industry", "downstream", "leverage", "retaliation",
+         "shortage", "stockpile", "security", "floor", "alliance", "mining", "contracts")
 
 
 def weights_from(params) -> dict[str, float]:
@@ -57,6 +65,51 @@ def industry(weight: float, home_purchases_t: float, world_price: float, home_pr
     """Input-cost advantage of home firms, US$ m: weight x purchases x capped price gap."""
     gap = min(max(world_price - home_price, -reference), reference)
     return weight * home_purchases_t * gap * 1e-3
+
+
+def world_price(price: np.ndarray, purchases: np.ndarray, chn: int) -> float:
+    """Quantity-weighted price paid outside China, US$/kg (mean of other nodes if none buy).
+
+    The same measure as :attr:`abm.exchange.Exchange.world_price`, for any clearing result
+    (a what-if's included).
+    """
+    outside = purchases.copy()
+    outside[chn] = 0.0
+    if outside.sum() > 0:
+        return float((price * outside).sum() / outside.sum())
+    return float(np.delete(price, chn).mean())
+
+
+def downstream(weight: float, home_purchases_t: float, home_price: float,
+               reference: float) -> float:
+    """Home firms' input cost above the reference price, US$ m (negative when dearer)."""
+    return -weight * home_purchases_t * (home_price - reference) * 1e-3
+
+
+def mining_cost(code: str, miners, supply, illegal_cost_ratio: float) -> float:
+    """Cash cost of the ore a state's refiners separated this month, US$ m (<= 0).
+
+    Ore refined in the state's country (a miner's home-refined output where it refines
+    there, concentrate routed to China for ``CHN``) at each miner's unit cost, its illegal
+    part at ``illegal_cost_ratio`` x that cost; plus this month's care-and-maintenance and
+    restart costs of the mines in the state's country.
+
+    Args:
+        code: the state.
+        miners: the miners (``mine_id``, ``refine_country``, ``country``,
+            ``cost_usd_per_kg``, ``month_fixed_cost_usd``).
+        supply: the month's :class:`abm.refining.SupplyPlan`.
+        illegal_cost_ratio: illegal miners' cost as a multiple of the legal cost.
+    """
+    usd_k = 0.0
+    for m in miners:
+        home, to_china = supply.routes.get(m.mine_id, (0.0, 0.0))
+        ore = (home if m.refine_country == code else 0.0) + (to_china if code == "CHN" else 0.0)
+        illegal = supply.illegal.get(m.mine_id, 0.0) if m.refine_country == code else 0.0
+        usd_k += (ore - illegal + illegal * illegal_cost_ratio) * m.cost_usd_per_kg
+        if m.country == code:
+            usd_k += m.month_fixed_cost_usd * 1e-3
+    return -usd_k * 1e-3
 
 
 def leverage(weight: float, dependence: float, target_price: float, reference: float,
@@ -125,6 +178,9 @@ def market_payoff(model, code: str, results: dict, restricted: list[str],
                   w: dict[str, float], orders: dict) -> dict[str, float]:
     """The market terms of a state's payoff for one cleared month, US$ million.
 
+    The industry term compares the home price with the world price of the same clearing, so
+    a what-if is scored at the prices it would bring.
+
     Args:
         model: read-only source of reference prices, world prices, normal flows, use, last
             shortages and the magnet makers' recipe and costs (duck-typed).
@@ -138,18 +194,20 @@ def market_payoff(model, code: str, results: dict, restricted: list[str],
     Returns:
         ``revenue`` (oxide sales net of link costs and duties, unrecorded sales at the home
         seller price, magnet makers' margin), ``duties`` (export duties collected),
-        ``industry``, ``leverage``, ``retaliation`` and ``shortage``.
+        ``industry``, ``downstream``, ``leverage``, ``retaliation`` and ``shortage``.
     """
     i = model.cidx[code]
-    out = dict.fromkeys(("revenue", "duties", "industry", "leverage", "retaliation",
+    out = dict.fromkeys(("revenue", "duties", "industry", "downstream", "leverage", "retaliation",
                          "shortage"), 0.0)
     for p, r in results.items():
         o, book = orders[p]
         pref = model.p_ref[p]
+        home_t = float(r.flows[:, i].sum())
         out["revenue"] += _sales_value(model, i, p, r, o)
         out["duties"] += float((r.flows[i] * book.duty[i]).sum()) * 1e-3
-        out["industry"] += industry(w["industry_weight"], float(r.flows[:, i].sum()),
-                                    model.exchange.world_price[p], float(r.price[i]), pref)
+        world = world_price(r.price, r.purchases, model.cidx["CHN"])
+        out["industry"] += industry(w["industry_weight"], home_t, world, float(r.price[i]), pref)
+        out["downstream"] += downstream(w["downstream_weight"], home_t, float(r.price[i]), pref)
         ref = model.exchange.normal_flow[p]
         for t in restricted:
             b = model.cidx[t]

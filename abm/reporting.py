@@ -318,7 +318,7 @@ def _inventory_at(model, country):
 
 # ---------------------------------------------------------------- traders
 def _trader_stock(model, product):
-    return float(sum(t.stock[product] for t in model.traders))
+    return float(sum(t.stock.get(product, 0.0) for t in model.traders))
 
 
 def _trader_stock_at(model, country):
@@ -356,10 +356,11 @@ _FAMILY = {
     "magnet_use_{oxide}": _magnet_use, "china_exports_unrecorded_{product}":
         _china_exports_unrecorded, "china_share_magnets": _china_share_magnets,
     "magnet_capacity_use": _magnet_capacity_use, "relocated_{country}": _relocated,
-    "imports_from_china_{country}": _imports_from_china, "trade_bloc_{country}": _trade_bloc, "n_trade_blocs": _n_trade_blocs,
+    "imports_from_china_{country}": _imports_from_china, "trade_bloc_{country}": _trade_bloc,
+    "n_trade_blocs": _n_trade_blocs,
     "hhi_mining": _hhi_mining, "hhi_refining": _hhi_refining, "hhi_magnets": _hhi_magnets,
-    "trader_stock_{product}": _trader_stock, "trader_stock_{country}": _trader_stock_at,
-    "chartist_share_{product}": _chartist_share,
+    "trader_stock_{oxide}": _trader_stock, "trader_stock_{country}": _trader_stock_at,
+    "chartist_share_{oxide}": _chartist_share,
 }
 
 #: DESIGN columns kept (as 0) in worlds without that state

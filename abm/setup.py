@@ -15,6 +15,7 @@ from abm.actions import ACTIONS
 from abm.agents import FirmPopulation, MagnetMakers, Miner, State
 from abm.agents.traders import desks
 from abm.calibration import load_world, read_bloc_exclusions, read_links
+from abm.contracts import ContractBook
 from abm.errors import InputError
 from abm.events import Timeline
 from abm.exchange import Exchange
@@ -49,6 +50,7 @@ def populate(model) -> None:
     model.oxide_use_tpm = {p: st[f"consumption_{p}_tpy"].to_numpy(float) / 12.0 for p in OXIDES}
     model.demand_tpm = split_demand(model.oxide_use_tpm, w.recipe, sc.magnet_share_of_use)
     model.risk = np.zeros(len(model.countries))
+    model.contracts = ContractBook()
     model.regime = PolicyRegime()
     model.network = AllianceNetwork()
     model.states = {}

@@ -18,12 +18,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from abm.policy import PRODUCTS
+from abm.policy import OXIDES, PRODUCTS
 
 __all__ = [
     "demand_factor", "firm_order_params", "aggregate_orders", "firm_orders_at",
-    "miner_utilisation", "revenue_per_kg", "StateStrategy", "STRATEGIES", "DOMAINS",
-    "register_strategy", "strategy_names", "recognise", "is_exporter", "is_importer",
+    "miner_utilisation", "revenue_per_kg", "MINE_STATUSES", "next_mine_status",
+    "restart_trigger", "StateStrategy", "STRATEGIES", "DOMAINS", "register_strategy",
+    "strategy_names", "recognise", "is_exporter", "is_importer", "mining_share",
 ]
 
 
@@ -115,6 +116,43 @@ def revenue_per_kg(shares: dict[str, float], prices: dict[str, float],
     return sum(shares[p] * max(prices[p], floors[p]) for p in shares)
 
 
+#: a mine's states: producing, idle under care and maintenance, written off
+MINE_STATUSES = ("operating", "mothballed", "closed")
+
+
+def restart_trigger(restart_cost_months: float, payback_months: float) -> float:
+    """Revenue/cost ratio at which a mothballed mine restarts: ``1 + cost / payback``.
+
+    The restart costs ``restart_cost_months`` of full-output cash cost; a mine earning a
+    margin of ``r - 1`` of its cash cost earns that back in ``payback_months`` when
+    ``r = 1 + restart_cost_months / payback_months``. The trigger lies above the mothball
+    trigger (below 1): the band of inaction between them is the hysteresis of sunk costs
+    (Dixit 1989).
+    """
+    return 1.0 + restart_cost_months / max(payback_months, 1e-9)
+
+
+def next_mine_status(status: str, months_idle: int, mean_margin: float | None,
+                     mothball_ratio: float, restart_ratio: float, exit_after: int) -> str:
+    """A mine's status next month from its mean revenue/cost ratio (Dixit's real options).
+
+    An operating mine mothballs when its mean margin is below ``mothball_ratio``; a
+    mothballed mine restarts when it is at or above ``restart_ratio`` and otherwise exits once
+    it has been idle ``exit_after`` months; a closed mine stays closed. With too short a
+    history (``mean_margin`` ``None``) nothing changes but the exit clock.
+    """
+    if status == "operating":
+        if mean_margin is not None and mean_margin < mothball_ratio:
+            return "mothballed"
+        return status
+    if status == "mothballed":
+        if mean_margin is not None and mean_margin >= restart_ratio:
+            return "operating"
+        if months_idle >= exit_after:
+            return "closed"
+    return status
+
+
 # ----------------------------------------------------------------------------- states
 def is_exporter(model, code: str) -> bool:
     """Whether a state's refiners normally sell abroad more than ``exporter_trade_share``.
@@ -141,6 +179,13 @@ def is_importer(model, code: str) -> bool:
     return net > 0
 
 
+def mining_share(model, code: str) -> float:
+    """Share of world mine capacity (t REO/month) in a state's country."""
+    total = sum(m.capacity_tpm for m in model.miners)
+    home = sum(m.capacity_tpm for m in model.miners if m.country == code)
+    return home / total if total > 0 else 0.0
+
+
 class Domain:
     """A decision domain: which states decide it, and the strategy it falls back to."""
 
@@ -160,6 +205,9 @@ DOMAINS: dict[str, Domain] = {
     "stockpile": Domain("stockpile", "hold", lambda m, s: True),
     # alliances are for supply security: exporters do not seek them
     "alliance": Domain("alliance", "stay", lambda m, s: is_importer(m, s.code) or bool(s.bloc)),
+    # quotas, enforcement and a reserve band at home: for a dominant producer
+    "domestic": Domain("domestic", "steady", lambda m, s: mining_share(
+        m, s.code) > m.sc.domestic_policy_mining_share),
 }
 
 
@@ -168,7 +216,7 @@ class StateStrategy:
 
     Attributes:
         name: registry key (unique).
-        domain: ``export``, ``stockpile`` or ``alliance``.
+        domain: ``export``, ``stockpile``, ``alliance`` or ``domestic``.
     """
 
     name: ClassVar[str]
@@ -382,3 +430,108 @@ class AllianceLeave(StateStrategy):
 
     def actions(self, model, state):  # noqa: D102
         return [("leave_alliance", {})] if state.bloc else []
+
+
+# ----------------------------------------------------------------------------- domestic
+def home_capacity_tpy(model, code: str) -> float:
+    """Capacity of the mines in a state's country, t REO/yr."""
+    return 12.0 * sum(m.capacity_tpm for m in model.miners if m.country == code)
+
+
+def scaled_quotas(model, state, factor: float) -> list[tuple[str, dict]]:
+    """Actions that scale the state's production quotas by ``factor`` (bounded).
+
+    The mining quota in force (the home mines' capacity when none) times ``factor``, kept
+    between ``domestic_quota_floor`` and ``1 + domestic_quota_step`` times the capacity; its
+    light and ionic-clay shares and the separation quota move in the same proportion. With
+    ``factor`` 1 there is nothing to do.
+    """
+    d, sc = state.domestic, model.sc
+    cap = home_capacity_tpy(model, state.code)
+    if factor == 1.0:
+        return []
+    now = d.mining_quota_tpy
+    if now is None:
+        split = [q for q in (d.light_quota_tpy, d.ionic_quota_tpy) if q is not None]
+        now = sum(split) if len(split) == 2 else cap
+    new = min(max(now * factor, sc.domestic_quota_floor * cap),
+              (1.0 + sc.domestic_quota_step) * cap)
+    scale = new / now if now > 0 else 1.0
+    args = {"tonnes_per_yr": new}
+    for key, q in (("light_tonnes_per_yr", d.light_quota_tpy),
+                   ("ionic_tonnes_per_yr", d.ionic_quota_tpy)):
+        if q is not None:
+            args[key] = q * scale
+    acts = [("mining_quota", args)]
+    if d.separation_quota_tpy is not None:
+        acts.append(("separation_quota", {"tonnes_per_yr": d.separation_quota_tpy * scale}))
+    return acts
+
+
+class _Domestic(StateStrategy):
+    domain = "domestic"
+
+    def quota_factor(self, model) -> float:
+        """Factor on the quotas in force."""
+        return 1.0
+
+    def extra(self, model, state) -> list[tuple[str, dict]]:
+        """Actions besides the quotas (by default: end a reserve band in force)."""
+        if not state.domestic.reserve_band:
+            return []
+        return [("state_reserve", {"mode": "off", "product": "both"})]
+
+    def actions(self, model, state):  # noqa: D102
+        return scaled_quotas(model, state, self.quota_factor(model)) + self.extra(model, state)
+
+    def matches(self, model, state):  # noqa: D102
+        return state.domestic.stance == self.name
+
+
+@register_strategy
+class DomesticExpand(_Domestic):
+    """Raise the mining and separation quotas by domestic_quota_step (up to the capacity)."""
+
+    name = "expand"
+
+    def quota_factor(self, model):  # noqa: D102
+        return 1.0 + model.sc.domestic_quota_step
+
+
+@register_strategy
+class DomesticSteady(_Domestic):
+    """Keep the quotas and enforcement in force; no reserve band."""
+
+    name = "steady"
+
+
+@register_strategy
+class DomesticCut(_Domestic):
+    """Cut the quotas by domestic_quota_step and crack down on illegal mining."""
+
+    name = "cut"
+
+    def quota_factor(self, model):  # noqa: D102
+        return 1.0 - model.sc.domestic_quota_step
+
+    def extra(self, model, state):  # noqa: D102
+        level = max(state.domestic.enforcement, model.sc.crackdown_enforcement)
+        return [("enforcement", {"level": level})] + super().extra(model, state)
+
+
+@register_strategy
+class DomesticReserveSupport(_Domestic):
+    """Keep the quotas; the state reserve buys below a support price and sells above a ceiling."""
+
+    name = "reserve_support"
+
+    def extra(self, model, state):  # noqa: D102
+        sc = model.sc
+        acts = []
+        for p in OXIDES:
+            args = {"mode": "band", "product": p,
+                    "support_usd_per_kg": sc.reserve_support_ratio * model.p_ref[p]}
+            if sc.reserve_ceiling_ratio > sc.reserve_support_ratio:  # else it never sells
+                args["ceiling_usd_per_kg"] = sc.reserve_ceiling_ratio * model.p_ref[p]
+            acts.append(("state_reserve", args))
+        return acts

@@ -4,20 +4,23 @@ Export strategies are valued by clearing this month's market under each alternat
 (:func:`export_payoffs`): a pure function of the regime and the demand mode passed in, which
 changes nothing in the model. Demand is taken as it is once firms' price expectations have
 adapted: a policy is kept for months, so a state values its sustained effect, not the first
-month in which buyers live off their stocks. Stockpile and alliance strategies are valued from
-their costs and the cover they buy against the state's perceived risk. Payoffs in US$
-million/month (see :mod:`abm.payoff`).
+month in which buyers live off their stocks. Domestic strategies (quotas, enforcement, a
+reserve band) are valued the same way, by clearing this month's market with the miners' output
+and the reserve's orders they would bring (:func:`domestic_payoffs`), counting the producers'
+mining cost. Stockpile and alliance strategies are valued from their costs and the cover they
+buy against the state's perceived risk. Payoffs in US$ million/month (see :mod:`abm.payoff`).
 """
 
 from __future__ import annotations
 
 from abm import payoff
+from abm.actions import ACTIONS
 from abm.exchange import build_orders
 from abm.policy import OXIDES, PRODUCTS, ExportPolicy, PolicyRegime, products_of
 from abm.strategies import STRATEGIES
 
-__all__ = ["forgone_payoffs", "export_payoffs", "stockpile_payoffs", "alliance_payoffs",
-           "regime_with"]
+__all__ = ["forgone_payoffs", "export_payoffs", "domestic_payoffs", "stockpile_payoffs",
+           "alliance_payoffs", "regime_with"]
 
 
 def regime_with(model, state, base: PolicyRegime, strategy: str) -> PolicyRegime:
@@ -52,6 +55,37 @@ def export_payoffs(model, state, options, plan, base: PolicyRegime) -> dict[str,
         parts = payoff.market_payoff(model, state.code, res, state.restricted_targets(regime),
                                      w, orders)
         out[opt] = float(sum(parts.values()))
+    return out
+
+
+def domestic_payoffs(model, state, options) -> dict[str, float]:
+    """Payoff each domestic strategy would earn this month, US$ million.
+
+    For each option the strategy's actions are applied to a copy of the state's domestic
+    policy (the state's own is restored after, so nothing changes), the month is planned with
+    the miners' output under it and cleared under the regime in force with demand once
+    expectations have adapted; the payoff is the market terms plus the mining cost of what the
+    state's refiners separate.
+    """
+    w = model.payoff_weights
+    saved = state.domestic
+    out = {}
+    try:
+        for opt in options:
+            state.domestic = saved.copy()
+            for name, args in STRATEGIES[opt].actions(model, state):
+                act = ACTIONS[name]
+                act.apply(model, state.code, act.check(dict(args), f"what-if {opt}"))
+            plan = model.plan_month(record=False)
+            orders = build_orders(model, plan, model.regime, steady_state=True)
+            res = model.clear(orders, validate=False)
+            parts = payoff.market_payoff(model, state.code, res,
+                                         state.restricted_targets(model.regime), w, orders)
+            parts["mining"] = payoff.mining_cost(state.code, model.miners, plan.supply,
+                                                 model.sc.illegal_cost_ratio)
+            out[opt] = float(sum(parts.values()))
+    finally:
+        state.domestic = saved
     return out
 
 
@@ -100,6 +134,8 @@ def forgone_payoffs(model, state, domain: str, options) -> dict[str, float]:
     if domain == "export":
         return export_payoffs(model, state, options, model.plan_month(record=False),
                               model.regime)
+    if domain == "domestic":
+        return domestic_payoffs(model, state, options)
     if domain == "stockpile":
         return stockpile_payoffs(model, state, options)
     return alliance_payoffs(model, state, options)

@@ -21,7 +21,8 @@ def model_of(path, **kw):
 
 def test_every_registered_action_has_a_test_below():
     tested = {"export", "stockpile", "alliance", "leave_alliance", "price_floor", "co_invest",
-              "offtake", "china_route", "free"}
+              "offtake", "china_route", "free", "mining_quota", "separation_quota",
+              "enforcement", "state_reserve", "offtake_contract"}
     assert set(ACTIONS) == tested
 
 
@@ -144,14 +145,17 @@ def test_floor_payments_reach_the_payer_each_month(tmp_path):
 
 
 def test_co_invest_adds_refining_capacity_after_its_lead_time(world):
-    m = model_of(world)
+    # 1,200 t/yr = 100 t/month, ramping up over 4 months: 25, 50, 75, 100 t/month
+    m = model_of(world, refining_ramp_up_months=4)
     before = m.refining.tpm[m.cidx["JPN"]]
     m.apply_action("USA", "co_invest", {"country": "JPN", "tonnes_reo_per_yr": 1200.0,
                                         "lead_months": 3, "kind": "separation"})
     for _ in range(4):  # ready at step 3: online when that month ends
         assert m.refining.tpm[m.cidx["JPN"]] == before
         m.step()
-    assert m.refining.tpm[m.cidx["JPN"]] == pytest.approx(before + 100.0)
+    for share in (0.25, 0.5, 0.75, 1.0, 1.0):
+        assert m.refining.tpm[m.cidx["JPN"]] == pytest.approx(before + 100.0 * share)
+        m.step()
     log = m.event_log_frame()
     online = log[log["action"] == "capacity_online"]
     assert len(online) == 1 and online.iloc[0]["date"] == "2030-04"
@@ -170,6 +174,104 @@ def test_offtake_and_china_route(world):
     assert m.miner("ALT_MINE").china_route is False
     with pytest.raises(abm.InputError, match="unknown miner"):
         m.apply_action("USA", "offtake", {"miner": "NOPE"})
+
+
+def test_mining_and_separation_quotas_and_enforcement(world):
+    m = model_of(world)
+    d = m.states["CHN"].domestic
+    m.apply_action("CHN", "mining_quota", {"tonnes_per_yr": 93800.0,
+                                           "light_tonnes_per_yr": 80400.0,
+                                           "ionic_tonnes_per_yr": 13400.0}, pin=True)
+    assert (d.mining_quota_tpy, d.light_quota_tpy, d.ionic_quota_tpy) == (93800, 80400, 13400)
+    assert "domestic" in m.states["CHN"].pinned
+    m.apply_action("CHN", "mining_quota", {"tonnes_per_yr": 50000.0})  # replaces the split
+    assert (d.mining_quota_tpy, d.light_quota_tpy, d.ionic_quota_tpy) == (50000, None, None)
+    m.apply_action("CHN", "separation_quota", {"tonnes_per_yr": 40000.0})
+    m.apply_action("CHN", "enforcement", {"level": 0.3})
+    assert d.separation_quota_tpy == 40000 and d.enforcement == 0.3
+    m.apply_action("CHN", "mining_quota", {"lift": True})
+    m.apply_action("CHN", "separation_quota", {"lift": True})
+    assert not d.has_quota
+    log = m.event_log_frame()
+    assert "China: mining quota 93,800 t REO/yr (80,400 light, 13,400 ionic clay)" in set(
+        log["detail"])
+
+
+@pytest.mark.parametrize(("action", "args", "needle"), [
+    ("mining_quota", {}, "needs tonnes_per_yr"),
+    ("mining_quota", {"tonnes_per_yr": 1.0, "lift": True}, "not both"),
+    ("mining_quota", {"tonnes_per_yr": -1.0}, "outside"),
+    ("separation_quota", {}, "needs tonnes_per_yr"),
+    ("enforcement", {"level": 1.5}, "outside"),
+    ("enforcement", {}, "needs level"),
+    ("state_reserve", {"mode": "band"}, "support_usd_per_kg or support_market_ratio"),
+    ("state_reserve", {"mode": "band", "support_usd_per_kg": 50.0,
+                       "support_market_ratio": 1.0}, "one of them"),
+    ("state_reserve", {"mode": "band", "support_usd_per_kg": 50.0,
+                       "ceiling_usd_per_kg": 40.0}, "above the support"),
+    ("state_reserve", {"mode": "sometimes"}, "must be one of"),
+    ("offtake_contract", {"miner": "ALT_MINE", "tonnes_per_month": 1.0, "months": 12,
+                          "price_rule": "fixed"}, "needs usd_per_kg"),
+    ("offtake_contract", {"miner": "ALT_MINE", "tonnes_per_month": 1.0, "months": 12,
+                          "price_rule": "collar", "floor_usd_per_kg": 50.0},
+     "floor_usd_per_kg and ceiling_usd_per_kg"),
+    ("offtake_contract", {"miner": "ALT_MINE", "tonnes_per_month": 1.0, "months": 12,
+                          "price_rule": "collar", "floor_usd_per_kg": 90.0,
+                          "ceiling_usd_per_kg": 50.0}, "floor lies above"),
+    ("offtake_contract", {"miner": "NOPE", "tonnes_per_month": 1.0, "months": 12},
+     "unknown miner"),
+    ("offtake_contract", {"miner": "ALT_MINE", "tonnes_per_month": 1.0, "months": 0},
+     "outside"),
+])
+def test_bad_domestic_and_contract_arguments_are_one_clear_error(world, action, args, needle):
+    m = model_of(world)
+    with pytest.raises(abm.InputError, match=needle) as err:
+        m.apply_action("JPN" if action == "offtake_contract" else "CHN", action, args)
+    assert "\n" not in str(err.value)
+
+
+def test_state_reserve_band_and_off(world):
+    m = model_of(world)
+    m.step()
+    chn = m.states["CHN"]
+    price = float(m.exchange.price["heavy"][chn.index])
+    m.apply_action("CHN", "state_reserve", {"mode": "band", "product": "heavy",
+                                            "support_market_ratio": 1.05, "tonnes": 500.0})
+    band = chn.domestic.reserve_band["heavy"]
+    assert band.support == pytest.approx(1.05 * price) and band.ceiling == float("inf")
+    assert band.target_t == pytest.approx(chn.stockpile["heavy"] + 500.0)
+    assert band.buy_tpm == pytest.approx(m.sc.reserve_buy_share * 600 / 12)
+    assert "light" not in chn.domestic.reserve_band
+    # a band replaces the stockpile mode for its product: it bids at the support
+    chn.set_stockpile_mode(("heavy",), "release")
+    assert chn.bids("heavy") == [(chn.index, pytest.approx(band.buy_tpm), band.support)]
+    assert chn.offers("heavy") == []  # no ceiling: never sells
+    m.apply_action("CHN", "state_reserve", {"mode": "off"})
+    assert not chn.domestic.reserve_band
+
+
+def test_offtake_contract_signs_a_contract_from_this_month(world):
+    m = model_of(world)
+    m.step()
+    m.apply_action("JPN", "offtake_contract", {
+        "miner": "ALT_MINE", "product": "reo", "tonnes_per_month": 700.0, "months": 120,
+        "price_rule": "collar", "floor_usd_per_kg": 10.0, "ceiling_usd_per_kg": 20.0})
+    c = m.contracts.contracts[-1]
+    assert (c.miner, c.buyer, c.product, c.start, c.end) == ("ALT_MINE", "JPN", "reo", 1, 121)
+    assert (c.floor, c.ceiling, c.take_or_pay) == (10.0, 20.0, m.sc.offtake_take_or_pay)
+    log = m.event_log_frame()
+    assert log.iloc[-1]["action"] == "offtake_contract"
+
+
+def test_a_contract_for_a_product_the_buyer_does_not_use_is_refused(tmp_path):
+    world = make_world(tmp_path, chn_cap=80_000, alt_cap=20_000, horizon=6)
+    states = tmp_path / "data" / "states.csv"
+    states.write_text(states.read_text().replace("2030,JPN,Japan,true,5000,200",
+                                                 "2030,JPN,Japan,true,5000,0"))
+    m = model_of(world)
+    with pytest.raises(abm.InputError, match="firms use no heavy"):
+        m.apply_action("JPN", "offtake_contract", {"miner": "ALT_MINE", "product": "reo",
+                                                   "tonnes_per_month": 1.0, "months": 6})
 
 
 def test_free_releases_scripted_domains_but_not_fixed_ones(world):

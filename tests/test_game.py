@@ -11,6 +11,8 @@ from abm.learning import ewa_update, logit_choice
 from abm.strategies import recognise
 
 FREE = 'free_from = "start"\nlogit_intensity = 8.0\ndecision_interval_months = 3'
+# China's export choice alone: its domestic policy (quotas, reserve) not chosen
+EXPORTS_ONLY = FREE + "\ndomestic_policy_mining_share = 1.0"
 SEEDS = range(4)
 
 
@@ -36,7 +38,7 @@ def test_dominant_supplier_facing_dependent_buyers_restricts(tmp_path):
     # Without traders: their stocks soften what a restriction does (over seeds 0-15 China
     # restricts in 48% of months with them, 55% without), which is not what this test is about.
     path = make_world(tmp_path, chn_cap=95_000, alt_cap=5_000, horizon=48,
-                      params=FREE + "\ntrader_capital_share = 0.0")
+                      params=EXPORTS_ONLY + "\ntrader_capital_share = 0.0")
     shares = [restricted_share(path, s, 48) for s in SEEDS]
     # every seed restricts for long stretches (importers ally and retaliation makes China
     # relax at times, so restriction comes in waves)
@@ -45,7 +47,8 @@ def test_dominant_supplier_facing_dependent_buyers_restricts(tmp_path):
 
 def test_same_supplier_facing_abundant_alternatives_stays_open(tmp_path):
     # Same demand, but 40 of 100 kt are mined and refined outside China.
-    path = make_world(tmp_path, chn_cap=60_000, alt_cap=40_000, params=FREE, horizon=48)
+    path = make_world(tmp_path, chn_cap=60_000, alt_cap=40_000, params=EXPORTS_ONLY,
+                      horizon=48)
     shares = [restricted_share(path, s, 48) for s in SEEDS]
     assert max(shares) <= 0.1, shares
 
@@ -102,7 +105,7 @@ def test_importers_facing_repeated_restrictions_stockpile_and_align(tmp_path):
 
 def test_miner_offered_a_price_floor_sells_to_that_bloc(tmp_path):
     events = ('[[events]]\ndate = "2030-02"\nactor = "USA"\naction = "price_floor"\n'
-              'usd_per_kg = 110.0\nminers = []\n')
+              'usd_per_kg = 110.0\nminers = "open"\n')
     path = make_world(tmp_path, chn_cap=100_000, alt_cap=20_000, events=events, horizon=4)
     m = run_world(path, 0, 4)
     miner = next(x for x in m.miners if x.mine_id == "ALT_MINE")
@@ -117,7 +120,7 @@ def test_miner_offered_a_price_floor_sells_to_that_bloc(tmp_path):
 def test_miner_from_an_excluded_country_is_not_taken_by_the_floor(tmp_path):
     # the same offer as above, but the payer's law excludes the miner's host country
     events = ('[[events]]\ndate = "2030-02"\nactor = "USA"\naction = "price_floor"\n'
-              'usd_per_kg = 110.0\nminers = []\n')
+              'usd_per_kg = 110.0\nminers = "open"\n')
     path = make_world(tmp_path, chn_cap=100_000, alt_cap=20_000, events=events, horizon=4)
     (tmp_path / "data" / "bloc_exclusions.csv").write_text(
         "payer,excluded_country,source\nUSA,AUS,test world\n")

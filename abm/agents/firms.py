@@ -34,6 +34,7 @@ class FirmPopulation(mesa.Agent):
         expected_price: product -> (C,) US$/kg the firms of each country expect (EWMA).
         origin: (F,) country index where each firm started (firms can move into China).
         relocation_threshold: (F,) home/China input-price ratio that pushes a firm to move.
+        mobile: (F,) whether the firm can move production at all.
         pressure: (F,) months the ratio has been above the firm's threshold (net).
         last_shortage, last_planned, last_destroyed, last_consumed: product -> (C,) t of this
             month's unserved use, planned use, use given up to a price rise, and consumption.
@@ -59,6 +60,7 @@ class FirmPopulation(mesa.Agent):
         self.last_consumed = {p: np.zeros(n) for p in PRODUCTS}
         self.origin = country.copy()
         self.relocation_threshold = np.full(country.size, np.inf)
+        self.mobile = np.zeros(country.size, dtype=bool)
         self.pressure = np.zeros(country.size)
 
     @property
@@ -114,6 +116,8 @@ class FirmPopulation(mesa.Agent):
         # thresholds above 1 (a firm never moves to pay more): 1 + (median - 1) x lognormal
         pop.relocation_threshold = 1.0 + (sc.relocation_threshold - 1.0) * rng.lognormal(
             0.0, sc.relocation_sigma, n_firms)
+        # firms able to move at all (not defence suppliers, not tied to home customers)
+        pop.mobile = rng.random(n_firms) < sc.relocation_mobile_share
         return pop
 
     def by_country(self, values: np.ndarray) -> np.ndarray:
@@ -199,6 +203,27 @@ class FirmPopulation(mesa.Agent):
         self._consume(product, need_ref, f_now, f_last)
         return [q * fill[i] for (_w, i, _q, _limit), q in zip(bids, live, strict=True)]
 
+    def take_delivery(self, product: str, tonnes: np.ndarray) -> None:
+        """Add oxide delivered outside the market (offtake contracts) to firms' inventories.
+
+        Each country's (C,) t are shared among its firms in proportion to their base demand
+        (a country whose firms use none of the product must receive none).
+        """
+        for node in np.flatnonzero(tonnes > 0):
+            weight = self._delivery_weights(product, int(node))
+            self.inventory[product] = self.inventory[product] + tonnes[node] * weight
+
+    def _delivery_weights(self, product: str, node: int) -> np.ndarray:
+        """Shares of a delivery to a country among firms: its firms that use the product, else
+        its firms by their use of anything, else the firms that came from it (moved away)."""
+        for weight in (np.where(self.country == node, self.base_demand[product], 0.0),
+                       np.where(self.country == node, sum(self.base_demand.values()), 0.0),
+                       np.where(self.origin == node, sum(self.base_demand.values()), 0.0)):
+            if weight.sum() > 0:
+                return weight / weight.sum()
+        raise ConservationError(f"{product}: a delivery to {self.countries[node]}, where no "
+                                "firm is or was")
+
     def _consume(self, product: str, need_ref, f_now, f_last) -> None:
         want = need_ref * f_now[self.country]
         consumed = np.minimum(self.inventory[product], want)
@@ -229,7 +254,7 @@ class FirmPopulation(mesa.Agent):
         china = sum(self.base_demand[p] * price[p][chn] for p in PRODUCTS)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(china > 0, home / china, 1.0)
-        over = (ratio > self.relocation_threshold) & (self.country != chn)
+        over = (ratio > self.relocation_threshold) & (self.country != chn) & self.mobile
         self.pressure = np.where(over, self.pressure + 1.0, np.maximum(self.pressure - 1.0, 0.0))
         moving = over & (self.pressure >= self.model.sc.relocation_delay_months)
         if not moving.any():
@@ -242,7 +267,7 @@ class FirmPopulation(mesa.Agent):
         """Keep firms sorted by country (the demand aggregation relies on it)."""
         order = np.argsort(self.country, kind="stable")
         for name in ("country", "origin", "cover_scale", "sub_threshold",
-                     "relocation_threshold", "pressure"):
+                     "relocation_threshold", "pressure", "mobile"):
             setattr(self, name, getattr(self, name)[order])
         for d in (self.base_demand, self.inventory, self.substitution, self.price_memory):
             for p in d:

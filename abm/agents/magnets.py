@@ -8,7 +8,8 @@ magnet prices are the oxide content at the converting node plus the conversion c
 scarcity rent when capacity binds. Makers plan capacity ahead of demand: when their plants'
 utilisation, averaged over ``magnet_investment_window_months``, exceeds
 ``magnet_target_utilisation``, they commit ``magnet_expansion_share`` more capacity (at most once
-a window), online after ``magnet_lead_months`` (a magnet plant takes ~3 years, docs/sources.md). Units: t of magnet per month,
+a window), online after ``magnet_lead_months`` (a magnet plant takes ~3 years,
+docs/sources.md). Units: t of magnet per month,
 US$/kg of magnet.
 """
 

@@ -1,6 +1,17 @@
-"""Miners: output from margins, investment with lead times, bloc choice, support contracts.
+"""Miners: output from margins, investment, ramp-ups, mothballing, bloc choice, support.
 
-Units: t REO/month for capacity and output, US$/kg REO for cost and revenue per kg mined.
+A miner runs at a utilisation set by its smoothed margin (revenue/cost ratio, with any price
+floor and offtake contract), within its capacity and, at home in a state with production
+quotas, within its quota allocation; part of the capacity a quota idles is worked illegally,
+outside the quota (:mod:`abm.domestic`). New capacity ramps up over months
+(:class:`abm.refining.Ramp`). A mine outside China whose margin stays below a mothball trigger
+mothballs (no output, a care-and-maintenance cost), restarts only when its margin exceeds a
+restart trigger that covers the restart cost (the hysteresis band of Dixit 1989, "Entry and
+exit decisions under uncertainty", JPE 97(3)), and exits after a long mothball
+(:func:`abm.strategies.next_mine_status`).
+
+Units: t REO/month for capacity and output, US$/kg REO for cost and revenue per kg mined,
+US$ for costs paid.
 """
 
 from __future__ import annotations
@@ -8,9 +19,10 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
+from abm.domestic import deposit_kind, illegal_output
 from abm.policy import OXIDES
-from abm.refining import Project
-from abm.strategies import miner_utilisation, revenue_per_kg
+from abm.refining import Project, Ramp, ramp_share
+from abm.strategies import miner_utilisation, next_mine_status, restart_trigger, revenue_per_kg
 
 __all__ = ["Miner"]
 
@@ -31,12 +43,20 @@ class Miner(mesa.Agent):
         project_tpy: size of the miner's next project (t REO/yr; 0 = none left).
         project_lead: months from commitment to production.
         pipeline: projects under construction.
+        ramps: capacity from finished projects still ramping up.
         margin_history: recent revenue/cost ratios (for output and investment).
-        output_tpm: this month's output, t REO.
+        output_tpm: this month's output, t REO (illegal output included).
+        illegal_tpm: this month's output mined outside its state's quota, t REO.
         routed: this month's output by refining country, t REO.
         floor_usd_per_kg: price floor per product paid by ``floor_payer`` (0 = none).
         floor_payer: the state paying the floor (``""`` = none).
         floor_upside_share: share of the price above the floor the payer takes.
+        status: ``operating``, ``mothballed`` or ``closed``.
+        months_idle: months in the current mothball.
+        restart_step: month of the last restart (output ramps back from it), or ``None``.
+        care_cost_usd: care-and-maintenance costs paid, US$ (cumulative).
+        restart_cost_usd: restart costs paid, US$ (cumulative).
+        month_fixed_cost_usd: care-and-maintenance and restart costs paid this month, US$.
     """
 
     def __init__(self, model, row):
@@ -61,29 +81,56 @@ class Miner(mesa.Agent):
         self.floor_usd_per_kg = dict.fromkeys(OXIDES, 0.0)
         self.floor_payer = ""
         self.floor_upside_share = 0.0
+        self.ramps: list[Ramp] = []
+        self.illegal_tpm = 0.0
+        self.status = "operating"
+        self.months_idle = 0
+        self.restart_step: int | None = None
+        self.care_cost_usd = 0.0
+        self.restart_cost_usd = 0.0
+        self.month_fixed_cost_usd = 0.0
 
     @property
     def is_chinese(self) -> bool:
         """Whether the mine is in China (quota-governed)."""
         return self.country == "CHN"
 
+    @property
+    def deposit(self) -> str:
+        """``light`` or ``ionic_clay`` (by its Dy/Tb share; see ``ionic_clay_heavy_share``)."""
+        return deposit_kind(self.shares["heavy"], self.model.sc.ionic_clay_heavy_share)
+
+    def _home_state(self):
+        return self.model.states.get(self.country)
+
     # ---------------------------------------------------------------- output
     def margin_ratio(self, seller_price: dict[str, np.ndarray]) -> float:
-        """Revenue/cost ratio at its refining node's seller prices (with any floor)."""
+        """Revenue/cost ratio at its refining node's seller prices (with floor and contracts).
+
+        With offtake contracts, the contracted volume earns the contract price
+        (:meth:`abm.contracts.ContractBook.miner_revenue`).
+        """
         node = self.model.cidx[self.refine_country]
-        prices = {p: seller_price[p][node] for p in OXIDES}
-        return revenue_per_kg(self.shares, prices, self.floor_usd_per_kg) / max(
-            self.cost_usd_per_kg, 1e-9)
+        prices = {p: float(seller_price[p][node]) for p in OXIDES}
+        rev = self.model.contracts.miner_revenue(self.model, self, prices, self.floor_usd_per_kg)
+        if rev is None:
+            rev = revenue_per_kg(self.shares, prices, self.floor_usd_per_kg)
+        return rev / max(self.cost_usd_per_kg, 1e-9)
 
-    def planned_output(self, ratio: float, record: bool) -> float:
-        """Output it wants this month, t REO: capacity x utilisation at its smoothed margin.
+    def planned_output(self, ratio: float, record: bool) -> tuple[float, float]:
+        """Output it wants this month, t REO: (legal, illegal).
 
-        Output follows the mean margin of the last ``output_smoothing_months`` (no cobweb on
-        one month's price). ``record`` stores this month's margin in its history (the real
-        month; what-ifs do not).
+        Legal output is capacity x utilisation at the mean margin of the last
+        ``output_smoothing_months`` (no cobweb on one month's price), times the restart ramp,
+        within its state's quota allocation; none while mothballed or closed. Under a quota,
+        ``illegal_capacity_share`` of the capacity the quota idles is worked illegally
+        (:func:`abm.domestic.illegal_output`).
+        ``record`` stores this month's margin in its history (the real month; what-ifs do
+        not).
         """
         sc = self.model.sc
-        keep = max(sc.investment_window_months, sc.output_smoothing_months)
+        keep = max(sc.investment_window_months, sc.output_smoothing_months,
+                   sc.mothball_window_months)
         k = sc.output_smoothing_months
         if record:
             self.margin_history = (self.margin_history + [ratio])[-keep:]
@@ -91,7 +138,27 @@ class Miner(mesa.Agent):
         else:
             recent = (self.margin_history[-(k - 1):] if k > 1 else []) + [ratio]
         smooth = float(np.mean(recent)) if recent else ratio
-        return self.capacity_tpm * miner_utilisation(smooth, sc.min_margin_ratio)
+        legal = (self.capacity_tpm * miner_utilisation(smooth, sc.min_margin_ratio)
+                 * self._restart_factor() if self.status == "operating" else 0.0)
+        illegal = 0.0
+        state = self._home_state()
+        if state is not None and state.domestic.has_quota:
+            cap = state.quota_caps()[self.mine_id]
+            legal = min(legal, cap)
+            idle = max(self.capacity_tpm - cap, 0.0) if self.status == "operating" else 0.0
+            illegal = illegal_output(sc.illegal_capacity_share * idle,
+                                     smooth * self.cost_usd_per_kg, self.cost_usd_per_kg,
+                                     sc.illegal_cost_ratio, sc.illegal_full_margin_ratio,
+                                     state.domestic.enforcement)
+        if record:
+            self.illegal_tpm = illegal
+        return legal, illegal
+
+    def _restart_factor(self) -> float:
+        if self.restart_step is None:
+            return 1.0
+        return ramp_share(self.model.month - self.restart_step + 1,
+                          self.model.sc.restart_ramp_months)
 
     def record_output(self, home: float, to_china: float) -> None:
         """Store this month's refined output by route, t REO."""
@@ -101,25 +168,37 @@ class Miner(mesa.Agent):
 
     # ---------------------------------------------------------------- investment
     def invest(self) -> None:
-        """Capacity growth (China's quota), finished projects, and new commitments.
+        """Capacity growth, finished projects ramping up, mothball/restart/exit, commitments.
 
-        China's mines grow with ``china_capacity_growth_per_yr``. Elsewhere a miner whose mean
-        margin over ``investment_window_months`` beats ``investment_hurdle`` commits its next
-        project (from mines.csv) or a brownfield expansion; capacity arrives after the lead
-        time, and its refining country's separation grows with it.
+        China's mines grow with ``china_capacity_growth_per_yr``. A finished project starts
+        producing and ramps up linearly over ``ramp_up_months`` (its refining country's
+        separation with it, over ``refining_ramp_up_months``). Elsewhere a miner reviews its
+        status (:meth:`review_status`), and an operating miner whose mean margin over
+        ``investment_window_months`` beats ``investment_hurdle`` commits its next project
+        (from mines.csv) or a brownfield expansion, ready after the lead time.
         """
         m, sc = self.model, self.model.sc
         if self.is_chinese:
             self.capacity_tpm *= m.china_growth
         for pr in [pr for pr in self.pipeline if pr.ready_step <= m.month]:
-            self.capacity_tpm += pr.tonnes_reo_per_yr / 12.0
             self.pipeline.remove(pr)
+            if self.status == "closed":  # a new project brings an exited mine back
+                self.status, self.months_idle, self.restart_step = "operating", 0, None
+            self.ramps.append(Ramp(pr.tonnes_reo_per_yr / 12.0, m.month, sc.ramp_up_months))
             if self.refine_country != "CHN":
-                m.refining.add(self.refine_country, pr.tonnes_reo_per_yr / 12.0)
+                m.refining.ramp_in(self.refine_country, pr.tonnes_reo_per_yr / 12.0, m.month,
+                                   sc.refining_ramp_up_months)
             m.log_event(self.mine_id, "capacity_online",
-                        f"{self.name}: +{pr.tonnes_reo_per_yr:,.0f} t REO/yr in production")
+                        f"{self.name}: +{pr.tonnes_reo_per_yr:,.0f} t REO/yr starts producing "
+                        f"(full output in {sc.ramp_up_months} months)")
+        for ramp in self.ramps:
+            self.capacity_tpm += ramp.advance(m.month)
+        self.ramps = [r for r in self.ramps if not r.done(m.month)]
+        if not self.is_chinese and (self.capacity_tpm > 0 or self.status != "operating"):
+            self.review_status()
         window = sc.investment_window_months
-        if self.is_chinese or self.pipeline or len(self.margin_history) < window:
+        if (self.is_chinese or self.pipeline or self.status == "mothballed"
+                or len(self.margin_history) < window):
             return
         if float(np.mean(self.margin_history[-window:])) < sc.investment_hurdle:
             return
@@ -134,6 +213,51 @@ class Miner(mesa.Agent):
         self.pipeline.append(Project(size, m.month + lead, kind))
         m.log_event(self.mine_id, "invest", f"{self.name}: commits {kind} of {size:,.0f} t "
                     f"REO/yr, ready {m.month_date(m.month + lead)}")
+
+    # ---------------------------------------------------------------- mothball and restart
+    def review_status(self) -> None:
+        """Mothball, restart or exit from the mean margin of ``mothball_window_months``.
+
+        A mothballed mine pays ``care_cost_share`` of its full-output cash cost each month; a
+        restart costs ``restart_cost_months`` of it and output ramps back over
+        ``restart_ramp_months``; an exit writes its capacity off.
+        """
+        sc = self.model.sc
+        paid = self.care_cost_usd + self.restart_cost_usd
+        window = sc.mothball_window_months
+        mean = (float(np.mean(self.margin_history[-window:]))
+                if len(self.margin_history) >= window else None)
+        full_cost_usd = self.cost_usd_per_kg * self.capacity_tpm * 1e3  # US$/month
+        if self.status == "mothballed":
+            self.months_idle += 1
+        new = next_mine_status(self.status, self.months_idle, mean, sc.mothball_margin_ratio,
+                               restart_trigger(sc.restart_cost_months,
+                                               sc.restart_payback_months),
+                               sc.exit_after_months)
+        if new != self.status:
+            self._change_status(new, mean, full_cost_usd)
+        if self.status == "mothballed":
+            self.care_cost_usd += sc.care_cost_share * full_cost_usd
+        self.month_fixed_cost_usd = self.care_cost_usd + self.restart_cost_usd - paid
+
+    def _change_status(self, new: str, mean: float | None, full_cost_usd: float) -> None:
+        m, sc = self.model, self.model.sc
+        self.status = new
+        margin = f"mean revenue/cost {mean:.2f}" if mean is not None else ""
+        if new == "mothballed":
+            self.months_idle = 0
+            text = f"{self.name}: mothballed ({margin})"
+        elif new == "operating":
+            self.restart_step = m.month
+            self.restart_cost_usd += sc.restart_cost_months * full_cost_usd
+            text = (f"{self.name}: restarts after {self.months_idle} months ({margin}; restart "
+                    f"cost US$ {sc.restart_cost_months * full_cost_usd / 1e6:,.1f} m)")
+        else:
+            self.capacity_tpm = 0.0
+            self.ramps = []
+            text = f"{self.name}: exits after {self.months_idle} months mothballed"
+        action = {"mothballed": "mothball", "operating": "restart", "closed": "exit"}[new]
+        m.log_event(self.mine_id, action, text, "model")
 
     # ---------------------------------------------------------------- blocs and support
     def align(self, bloc: str) -> None:
@@ -169,7 +293,8 @@ class Miner(mesa.Agent):
 
         ``None`` when it cannot choose: Chinese mines, concentrate refined in China, or no
         capacity. A payer's offer pays ``max(price, floor)`` for NdPr at the payer's market,
-        discounted by ``bloc_risk_discount`` x that market's perceived supply risk.
+        discounted by ``bloc_risk_discount`` x that market's perceived supply risk. Only
+        offers open to the miner count: a floor that names its miners binds only them.
         """
         m = self.model
         if self.is_chinese or self.refine_country == "CHN" or self.capacity_tpm <= 0:
@@ -178,6 +303,8 @@ class Miner(mesa.Agent):
         base = {p: float(m.exchange.seller_price[p][node]) for p in OXIDES}
         offers = {self.bloc: revenue_per_kg(self.shares, base, self.floor_usd_per_kg)}
         for payer, floor in m.floor_offers().items():
+            if not m.states[payer].floor_open_to(self.mine_id):
+                continue  # a floor bound to named miners (the real deals) binds only them
             if not m.may_pay(payer, self):
                 continue  # e.g. US defence law excludes Chinese and Russian material
             pay_node = m.cidx[payer]

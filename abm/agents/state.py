@@ -1,10 +1,13 @@
-"""States: strategic stockpiles, export policy, alliances, payoffs and learning.
+"""States: strategic stockpiles, export policy, policy at home, alliances, payoffs, learning.
 
-A :class:`State` decides at its decision months (when free) an export, a stockpile and an
-alliance strategy: it values every strategy of a domain (:mod:`abm.valuation`), updates its
-experience-weighted attractions and chooses by logit (:mod:`abm.learning`), then puts the
-choice into force through the policy actions (:mod:`abm.actions`). After each market it scores
-its payoff (:mod:`abm.payoff`). Units: t, US$/kg, US$ million/month.
+A :class:`State` decides at its decision months (when free) an export, a stockpile, an
+alliance and (a dominant producer) a domestic strategy: it values every strategy of a domain
+(:mod:`abm.valuation`), updates its experience-weighted attractions and chooses by logit
+(:mod:`abm.learning`), then puts the choice into force through the policy actions
+(:mod:`abm.actions`). At home it may cap its mines' output by quotas, fight illegal mining and
+run its reserve by a price band (:mod:`abm.domestic`); an insecure importer may sign offtake
+contracts (:mod:`abm.contracts`). After each market it scores its payoff (:mod:`abm.payoff`).
+Units: t, US$/kg, US$ million/month.
 """
 
 from __future__ import annotations
@@ -13,10 +16,18 @@ import mesa
 
 from abm import payoff
 from abm.actions import apply_action
+from abm.domestic import DomesticPolicy, quota_caps, reserve_orders
 from abm.errors import ConservationError
 from abm.learning import ewa_update, logit_choice
 from abm.policy import OXIDES, PRODUCTS
-from abm.strategies import DOMAINS, STRATEGIES, recognise, strategy_names, targets_outside_bloc
+from abm.strategies import (
+    DOMAINS,
+    STRATEGIES,
+    is_importer,
+    recognise,
+    strategy_names,
+    targets_outside_bloc,
+)
 from abm.valuation import forgone_payoffs
 
 __all__ = ["State"]
@@ -38,8 +49,11 @@ class State(mesa.Agent):
         payoff: last payoff (sum of ``payoff_parts``), US$ million/month.
         payoff_parts: last payoff by term (:data:`abm.payoff.TERMS`).
         floor_offer_usd_per_kg: the NdPr price floor the state offers miners (None = none).
+        floor_offer_miners: the miners a floor offer is bound to (``None``: open to any miner
+            its law lets it pay, through their bloc choice).
         floor_cost_usd: cumulative price-floor payments, US$.
-        enforcement: how hard the state fights unrecorded exports and illegal output (0-1).
+        domestic: its policy at home (:class:`abm.domestic.DomesticPolicy`), its
+            enforcement against smuggling and illegal mining among it.
     """
 
     def __init__(self, model, code: str, name: str, player: bool, stockpile: dict[str, float]):
@@ -56,9 +70,10 @@ class State(mesa.Agent):
         self.payoff = 0.0
         self.payoff_parts: dict[str, float] = {}
         self.floor_offer_usd_per_kg: float | None = None
+        self.floor_offer_miners: frozenset[str] | None = None
         self.floor_cost_usd = 0.0
         self._floor_cost_seen = 0.0
-        self.enforcement = 0.0
+        self.domestic = DomesticPolicy(enforcement=float(model.sc.enforcement))
 
     # ---------------------------------------------------------------- simple state
     @property
@@ -84,9 +99,29 @@ class State(mesa.Agent):
             if p in self.stockpile_mode:
                 self.stockpile_mode[p] = mode
 
-    def offer_floor(self, usd_per_kg: float) -> None:
-        """Offer miners a price floor (US$/kg NdPr) paid by this state."""
+    def offer_floor(self, usd_per_kg: float, miners: list[str] | None = None) -> None:
+        """Offer a price floor (US$/kg NdPr) paid by this state.
+
+        Args:
+            usd_per_kg: the floor.
+            miners: the miners the offer is bound to (the real deals name them); ``None``
+                opens it to every miner the state's law lets it pay.
+        """
         self.floor_offer_usd_per_kg = usd_per_kg
+        self.floor_offer_miners = frozenset(miners) if miners is not None else None
+
+    def floor_open_to(self, mine_id: str) -> bool:
+        """Whether this state's floor offer (if any) is open to the miner."""
+        return self.floor_offer_miners is None or mine_id in self.floor_offer_miners
+
+    def quota_caps(self) -> dict[str, float]:
+        """Legal output each mine in the state's country may produce, t REO/month.
+
+        From its quotas (:func:`abm.domestic.quota_caps`); ``inf`` where none caps.
+        """
+        mines = [(m.mine_id, m.deposit, m.capacity_tpm) for m in self.model.miners
+                 if m.country == self.code]
+        return quota_caps(mines, self.domestic)
 
     def pay_floor(self, usd: float) -> None:
         """Record a price-floor payment (negative: the state's share of the upside), US$."""
@@ -111,8 +146,14 @@ class State(mesa.Agent):
 
         It buys ``stockpile_build_share`` of its monthly use until the stockpile reaches
         ``stockpile_target_months`` of use, at up to ``stockpile_max_price_ratio`` x the
-        reference price.
+        reference price. A reserve band in force for the product replaces the stockpile
+        mode: the reserve bids at the band's support price (:func:`abm.domestic.reserve_orders`).
         """
+        band = self.domestic.reserve_band.get(product)
+        if band is not None:
+            want, limit, _q, _ask = reserve_orders(self.stockpile[product], band,
+                                                   self.model.sc.reserve_release_share)
+            return [(self.index, want, limit)] if want > 0 else []
         if self.stockpile_mode.get(product) != "build":
             return []
         sc, m = self.model.sc, self.model
@@ -128,8 +169,13 @@ class State(mesa.Agent):
         """A releasing state's offer: [(node, t, ask)], or none when it is not releasing.
 
         It offers ``stockpile_release_share`` of its stock at ``stockpile_release_price_ratio``
-        x the reference price.
+        x the reference price; under a reserve band, the band's offer at its ceiling.
         """
+        band = self.domestic.reserve_band.get(product)
+        if band is not None:
+            _w, _limit, q, ask = reserve_orders(self.stockpile[product], band,
+                                                self.model.sc.reserve_release_share)
+            return [(self.index, q, ask)] if q > 0 else []
         if self.stockpile_mode.get(product) == "release" and self.stockpile.get(product, 0) > 0:
             sc = self.model.sc
             return [(self.index, self.stockpile[product] * sc.stockpile_release_share,
@@ -171,15 +217,23 @@ class State(mesa.Agent):
             ewa_update(att, self.experience, domain, current, payoffs, sc.ewa_memory,
                        sc.ewa_imagination)
             choice = logit_choice(att, sc.logit_intensity, self.model.rng)
-            if choice != current:
+            if choice != current or domain == "domestic" and choice != "steady":
                 self.enact(domain, choice, source="choice")
+        if "alliance" not in self.pinned and is_importer(self.model, self.code):
+            self.model.contracts.seek(self.model, self)
 
     def enact(self, domain: str, name: str, *, source: str, pin: bool = False) -> None:
-        """Put a strategy into force now (a new export strategy replaces the old one)."""
+        """Put a strategy into force now (a new export strategy replaces the old one).
+
+        Domestic strategies that move quotas (``expand``, ``cut``) move them again each time
+        they are chosen.
+        """
         if domain == "export":
             self.model.regime.clear(self.code)
         for action, args in STRATEGIES[name].actions(self.model, self):
             apply_action(self.model, self.code, action, args, pin=pin, source=source)
+        if domain == "domestic":
+            self.domestic.stance = name
         if pin:
             self.pin(domain)
 
@@ -207,6 +261,9 @@ class State(mesa.Agent):
                                             m.sc.stockpile_target_months)
         parts["floor"] = -(self.floor_cost_usd - self._floor_cost_seen) * 1e-6
         self._floor_cost_seen = self.floor_cost_usd
+        parts["mining"] = payoff.mining_cost(self.code, m.miners, m.last_month.plan.supply,
+                                             m.sc.illegal_cost_ratio)
+        parts["contracts"] = m.contracts.term(self.code)
         parts["alliance"] = (payoff.alliance_cost(w["membership_cost_share"],
                                                   payoff.use_value(use, m.p_ref))
                              if self.bloc else 0.0)

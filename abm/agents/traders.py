@@ -57,7 +57,7 @@ import mesa
 import numpy as np
 
 from abm.errors import ConservationError
-from abm.policy import PRODUCTS
+from abm.policy import OXIDES
 
 __all__ = ["Trader", "RULES", "TRANCHES", "carry_value", "forecasts", "rule_shares",
            "reservation", "position_share", "storage_ladder", "desks"]
@@ -185,21 +185,21 @@ class Trader(mesa.Agent):
     def __init__(self, model, code: str, capital: dict[str, float]):
         super().__init__(model)
         self.code = code
-        self.capital = {p: float(capital[p]) for p in PRODUCTS}
+        self.capital = {p: float(capital[p]) for p in OXIDES}
         price = model.exchange.price
         i = model.cidx[code]
-        self.last_price = {p: float(price[p][i]) for p in PRODUCTS}
-        self.fundamental = {p: float(model.p_ref[p]) for p in PRODUCTS}
-        self.trend = dict.fromkeys(PRODUCTS, 0.0)
-        self.fitness = {p: np.zeros(len(RULES)) for p in PRODUCTS}
+        self.last_price = {p: float(price[p][i]) for p in OXIDES}
+        self.fundamental = {p: float(model.p_ref[p]) for p in OXIDES}
+        self.trend = dict.fromkeys(OXIDES, 0.0)
+        self.fitness = {p: np.zeros(len(RULES)) for p in OXIDES}
         self.shares = {p: rule_shares(self.fitness[p], model.sc.trader_choice_intensity)
-                       for p in PRODUCTS}
-        self.positions = {p: self._rule_positions(p) for p in PRODUCTS}
+                       for p in OXIDES}
+        self.positions = {p: self._rule_positions(p) for p in OXIDES}
         risk = model.sc.trader_risk_premium
         self.stock = {p: self.limit(p) * position_share(self.value(p), self.convenience(p),
                                                         risk, self.last_price[p])
-                      for p in PRODUCTS}
-        self._orders = {p: self._prepare(p) for p in PRODUCTS}
+                      for p in OXIDES}
+        self._orders = {p: self._prepare(p) for p in OXIDES}
 
     # ---------------------------------------------------------------- beliefs and values
     @property
@@ -256,12 +256,15 @@ class Trader(mesa.Agent):
 
     # ---------------------------------------------------------------- market orders
     def offers(self, product: str) -> list[tuple[int, float, float]]:
-        """The desk's sell orders this month: [(node, t, ask US$/kg)] (changes nothing)."""
-        return self._orders[product][0]
+        """The desk's sell orders this month: [(node, t, ask US$/kg)] (changes nothing).
+
+        Desks trade the oxides only (speculators held oxides and metals, not magnets).
+        """
+        return self._orders[product][0] if product in self._orders else []
 
     def bids(self, product: str) -> list[tuple[int, float, float]]:
         """The desk's buy orders this month: [(node, t, limit US$/kg)] (changes nothing)."""
-        return self._orders[product][1]
+        return self._orders[product][1] if product in self._orders else []
 
     def take_sales(self, product: str, tonnes: list[float]) -> None:
         """Hand over what the desk sold (one value per offer)."""
@@ -285,7 +288,7 @@ class Trader(mesa.Agent):
         information: the desk keeps its memories and beliefs for that product.
         """
         i = self.index
-        for p in PRODUCTS:
+        for p in OXIDES:
             now = float(self.model.exchange.price[p][i])
             if now > 0:
                 self._observe(p, now)
@@ -317,12 +320,12 @@ def desks(model) -> list[Trader]:
     use = model.demand_tpm
     chn = model.cidx["CHN"]
     nodes = [c for i, c in enumerate(model.countries)
-             if i == chn or any(use[p][i] > 0 for p in PRODUCTS)]
+             if i == chn or any(use[p][i] > 0 for p in OXIDES)]
     out = []
     for code in nodes:
         i = model.cidx[code]
         capital = {}
-        for p in PRODUCTS:
+        for p in OXIDES:
             total = sc.trader_capital_share * 12.0 * float(use[p].sum()) * model.p_ref[p]
             foreign = float(use[p].sum() - use[p][chn])
             share = (sc.trader_china_share if i == chn else
