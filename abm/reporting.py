@@ -140,6 +140,17 @@ def _mined(model, host):
     return float(_rec(model).plan.supply.mined_by_host.get(host, 0.0))
 
 
+def _china_illegal(model):
+    """T REO mined in China outside its mining quota this month."""
+    chinese = {m.mine_id for m in model.miners if m.country == "CHN"}
+    return float(sum(t for k, t in _rec(model).plan.supply.illegal.items() if k in chinese))
+
+
+def _china_recorded(model):
+    """China's mine output as official statistics count it (within the quota)."""
+    return _mined(model, "CHN") - _china_illegal(model)
+
+
 def _china_share_mining(model):
     total = _total_mined(model)
     mined = _rec(model).plan.supply.mined_by_host.get("CHN", 0.0)
@@ -357,7 +368,8 @@ _FAMILY = {
         _china_exports_unrecorded, "china_share_magnets": _china_share_magnets,
     "magnet_capacity_use": _magnet_capacity_use, "relocated_{country}": _relocated,
     "imports_from_china_{country}": _imports_from_china, "trade_bloc_{country}": _trade_bloc,
-    "n_trade_blocs": _n_trade_blocs,
+    "n_trade_blocs": _n_trade_blocs, "china_mined_illegal": _china_illegal,
+    "china_mined_recorded": _china_recorded,
     "hhi_mining": _hhi_mining, "hhi_refining": _hhi_refining, "hhi_magnets": _hhi_magnets,
     "trader_stock_{oxide}": _trader_stock, "trader_stock_{country}": _trader_stock_at,
     "chartist_share_{oxide}": _chartist_share,
