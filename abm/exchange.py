@@ -213,9 +213,10 @@ def _sourcing(model, p: str, cost: np.ndarray, restricted: np.ndarray) -> dict:
     normal = model.exchange.normal_flow[p]
     n = len(model.countries)
     out = {}
-    if sc.switching_cost_frac > 0:
+    switching = sc.magnet_switching_cost_frac if p == "magnet" else sc.switching_cost_frac
+    if switching > 0:
         out["sticky_cap"] = sc.sourcing_stickiness * normal
-        out["switch_cost"] = np.full((n, n), sc.switching_cost_frac * ref)
+        out["switch_cost"] = np.full((n, n), switching * ref)
     if sc.leakage_capacity_share > 0:
         enforce = np.array([model.states[c].domestic.enforcement for c in model.countries])
         cap = (sc.leakage_capacity_share / LEAK_TRANCHES) * (1.0 - enforce)[:, None] * normal

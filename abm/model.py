@@ -91,6 +91,7 @@ class RareEarthModel(mesa.Model):
         plan = self.plan_month(record=True)
         orders = build_orders(self, plan, self.regime, steady_state=False)
         results = self.clear(orders)
+        self.last_orders = orders
         self.settle(plan, orders, results)
         self.traders.do("learn")
         states.do("score", results, orders)

@@ -330,6 +330,14 @@ PARAMS: dict[str, Param] = {
     "switching_cost_frac": _p("trade", float, 0.05, 0.0, 1.0,
                               "extra cost of buying beyond the usual volume from a supplier, "
                               "share of the reference price (0 = no stickiness)"),
+    "magnet_switching_cost_frac": _p("trade", float, 0.3, 0.0, 2.0,
+                                     "extra cost of buying magnets beyond the usual volume from "
+                                     "a supplier, share of the magnet reference price (replaces "
+                                     "switching_cost_frac for magnets)",
+                                     "assumption: magnets are qualified part by part, and until "
+                                     "2014 Hitachi Metals' NdFeB patents were licensed to few "
+                                     "Chinese makers, so buyers could not switch magnet "
+                                     "suppliers as fast as oxide suppliers"),
     "leakage_capacity_share": _p("trade", float, 0.3, 0.0, 2.0,
                                  "most a country can export unrecorded (smuggling), share of "
                                  "its normal exports, before enforcement",
