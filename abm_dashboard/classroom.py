@@ -195,11 +195,16 @@ class Classroom:
 
     @staticmethod
     def _check_settings(values: Mapping[str, Any]) -> None:
-        for key, allowed in (("round_months", ROUND_MONTHS), ("rounds_total", ROUNDS_TOTAL),
-                             ("timer_seconds", TIMERS)):
-            if key in values and values[key] not in allowed:
-                raise ClassroomError(f"{key.replace('_', ' ')} must be one of "
-                                     f"{', '.join(map(str, allowed))}, got {values[key]!r}")
+        for key, label, allowed in (("round_months", "Months per round", ROUND_MONTHS),
+                                    ("rounds_total", "Rounds", ROUNDS_TOTAL),
+                                    ("timer_seconds", "Timer (seconds)", TIMERS)):
+            value = values.get(key)
+            if key in values and (isinstance(value, bool) or value not in allowed):
+                raise ClassroomError(f"{label} must be one of "
+                                     f"{', '.join(map(str, allowed))}, got {value!r}")
+        unknown = set(values) - {"round_months", "rounds_total", "timer_seconds"}
+        if unknown:
+            raise ClassroomError(f"Unknown room setting {sorted(unknown)[0]!r}")
 
     @staticmethod
     def clean_code(text: Any) -> str:
@@ -487,7 +492,7 @@ class Classroom:
         for role in ROLES:
             how = control[role]
             moves = latest.get(role) or self._last_moves(room, role)
-            model_did = "; ".join(chosen[chosen["actor"] == role]["detail"].astype(str).head(3))
+            model_did = _model_summary(world, role, chosen[chosen["actor"] == role])
             reveal_rows.append({
                 "role": role, "played_by": {"team": "team", "kept": "team (last round's moves)",
                                             "model": "model"}[how],
@@ -703,6 +708,18 @@ def get_classroom() -> Classroom:
         if _DEFAULT is None:
             _DEFAULT = Classroom(Store())
         return _DEFAULT
+
+
+def _model_summary(world: GameWorld, role: str, chosen: pd.DataFrame) -> str:
+    """What the model did with a seat it played: export controls now in force, and its
+    stockpile and alliance choices of the round."""
+    parts = [f"exports: {world.export_policy_text(role)}"]
+    for action in ("stockpile", "alliance", "leave_alliance"):
+        details = chosen[chosen["action"] == action]["detail"].astype(str)
+        parts += [d.split(": ", 1)[-1] for d in details.head(1)]
+    if world.bloc(role):
+        parts.append(f"in alliance {world.bloc(role)}")
+    return "; ".join(parts)
 
 
 def _copy_network(network: tuple) -> tuple:

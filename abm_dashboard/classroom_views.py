@@ -213,8 +213,8 @@ def reveal_html(reveal: dict[str, Any], highlight: str = "") -> str:
                     f"<td>{_fmt_money(float(r['score_round']))}</td></tr>")
     title = (f"Round {reveal['round']}: {reveal['first_month']} to {reveal['last_month']} - "
              "moves revealed")
-    return (f'<div class="reveal"><b>{html.escape(title)}</b>'
-            f'<table class="reveal-table">{head}{"".join(rows)}</table></div>')
+    return (f'<div class="reveal"><b>{html.escape(title)}</b><div class="table-wrap">'
+            f'<table class="reveal-table">{head}{"".join(rows)}</table></div></div>')
 
 
 MOVE_HELP = {
@@ -430,7 +430,7 @@ def SeatsTable(snap: RoomSnapshot):
                     f'<td class="sub-{status}">{status}</td><td>{played}</td>'
                     f"<td>{_fmt_money(seat.score_round)}</td>"
                     f"<td>{_fmt_money(seat.score_total)}</td></tr>")
-    solara.HTML(tag="div", classes=["seats"],
+    solara.HTML(tag="div", classes=["seats", "table-wrap"],
                 unsafe_innerHTML=f'<table class="seats-table">{head}{"".join(rows)}</table>')
 
 
@@ -486,6 +486,7 @@ table.reveal-table th, table.debrief-table td, table.debrief-table th {
 td.sub-submitted { color: #006d4f; font-weight: 600; }
 td.sub-waiting { color: #a15c00; }
 tr.mine { background: #eef5ff; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
 .submitted-note { display: block; font-size: 0.9em; color: #333; margin-top: 6px; }
 .countdown { font-size: 1.2em; font-weight: 600; color: #a15c00; }
 .join-help { margin: 4px 0; }

@@ -1,13 +1,16 @@
-"""Driving the dashboard in Debian's chromium: shared by the browser tests and the benchmark.
+"""Driving the app in Debian's chromium: shared by the browser tests and the benchmarks.
 
-``serve_dashboard`` starts ``solara run app.py --production`` on a free local port;
-``PageProbe`` opens it with every request to anything but that server aborted and recorded, so
-callers can prove the page works with no internet connection.
+``serve_dashboard`` starts ``solara run app.py --production`` on a free local port (with the
+classroom's database in a directory of the caller's choice); ``PageProbe`` opens a page with
+every request to anything but that server aborted and recorded, so callers can prove the page
+works with no internet connection; ``craft`` sets a widget's value from the page's own
+JavaScript and sends it over the websocket, as an attacker's script would.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -22,14 +25,15 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+DASHBOARD_CHARTS = ("prices", "dependence", "outside", "shares", "stocks", "network", "flows")
 VIEWS_DONE_JS = """(n) => {
-  const charts = ['prices', 'shares', 'stocks', 'network', 'flows'].every(c => {
+  const charts = %s.every(c => {
     const el = document.querySelector(`svg[data-chart=${c}]`);
     return el && el.getAttribute('data-step') === String(n);
   });
   const status = document.querySelector('.status-line');
   return charts && status && status.textContent.includes(`step ${n} of`);
-}"""
+}""" % json.dumps(list(DASHBOARD_CHARTS))  # noqa: UP031
 # Clicks Step inside the page and resolves, on the first animation frame at which every view
 # shows the new step, with the milliseconds elapsed (browser clock: no Playwright round trips).
 TIMED_STEP_JS = """(n) => new Promise((resolve, reject) => {
@@ -58,18 +62,25 @@ class DashboardError(RuntimeError):
 
 
 @contextlib.contextmanager
-def serve_dashboard(log_path: Path) -> Iterator[str]:
-    """Start the dashboard on a free port; yield its URL; stop it on exit.
+def serve_dashboard(log_path: Path, classroom_dir: Path | None = None,
+                    port: int | None = None) -> Iterator[str]:
+    """Start the app on a free port (or ``port``); yield its URL; stop it on exit.
+
+    Args:
+        log_path: the server's output goes here (appended).
+        classroom_dir: ``ABM_CLASSROOM_DIR`` for the server (default: next to the log).
+        port: a port to reuse (to restart a server at the same address).
 
     Raises:
         DashboardError: the server exited or did not answer within 60 s.
     """
     subprocess.run([sys.executable, str(ROOT / "scripts" / "setup_frontend.py")], check=True,
                    cwd=ROOT, capture_output=True)
-    port = _free_port()
+    port = port or _free_port()
     solara_bin = Path(sys.executable).with_name("solara")
-    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
-    with open(log_path, "w") as log:
+    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
+           "ABM_CLASSROOM_DIR": str(classroom_dir or log_path.parent / "classroom")}
+    with open(log_path, "a") as log:
         proc = subprocess.Popen(
             [str(solara_bin), "run", "app.py", "--host", "127.0.0.1", "--port", str(port),
              "--production", "--no-open"], cwd=ROOT, env=env, stdout=log,
@@ -113,15 +124,39 @@ def launch_chromium() -> Iterator[object]:
             b.close()
 
 
-class PageProbe:
-    """A page with offline enforcement and a record of what went wrong."""
+CRAFT_JS = """async ([label, value]) => {
+  // what a script in the page can do: find the widget by its label, set any value, send it
+  const manager = solara.debug.widgetManager();
+  let hit = 0;
+  for (const promise of Object.values(manager._models)) {
+    const model = await promise;
+    if (model.get('label') === label && model.get('v_model') !== undefined) {
+      model.set('v_model', value);
+      model.save_changes();
+      hit += 1;
+    }
+  }
+  return hit;
+}"""
 
-    def __init__(self, browser, url: str):
+
+class PageProbe:
+    """A page with offline enforcement and a record of what went wrong.
+
+    Args:
+        browser: a Playwright browser (or context: anything with ``new_page``).
+        url: the page to open.
+        viewport: its size (CSS px).
+        wait_for: a selector to wait for after loading (``None``: do not wait).
+    """
+
+    def __init__(self, browser, url: str, viewport: dict | None = None,
+                 wait_for: str | None = "svg[data-chart=network]"):
         self.external: list[str] = []
         self.failed: list[str] = []
         self.errors: list[str] = []
-        self.page = browser.new_page(viewport={"width": 1600, "height": 1250})
-        self.page.set_default_timeout(20_000)
+        self.page = browser.new_page(viewport=viewport or {"width": 1600, "height": 1250})
+        self.page.set_default_timeout(30_000)
         local = url.rstrip("/")
         ws_local = local.replace("http://", "ws://")
 
@@ -140,8 +175,9 @@ class PageProbe:
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.goto(url)
-        self.page.wait_for_selector("svg[data-chart=prices]")
-        self.page.wait_for_selector("svg[data-chart=network]")
+        if wait_for:
+            self.page.wait_for_selector("svg[data-chart=prices]")
+            self.page.wait_for_selector(wait_for)
 
     def step_no(self) -> int:
         return int(self.page.locator("svg[data-chart=prices]").get_attribute("data-step"))
@@ -162,8 +198,13 @@ class PageProbe:
         return self.page.evaluate(TIMED_STEP_JS, self.step_no() + 1) / 1000.0
 
     def choose(self, label: str, option: str) -> None:
-        self.page.get_by_label(label).first.click(force=True)  # vuetify's field overlays it
+        self.page.get_by_label(label, exact=True).first.click(force=True)  # vuetify overlays
         self.page.locator(".v-overlay--active .v-list-item", has_text=option).first.click()
+
+    def craft(self, label: str, value) -> int:
+        """Set the value of every widget labelled ``label`` from the page's JavaScript and
+        send it to the server; return how many widgets were hit."""
+        return self.page.evaluate(CRAFT_JS, [label, value])
 
     def assert_offline_clean(self) -> None:
         assert self.external == [], f"page tried to reach the internet: {self.external}"
