@@ -43,7 +43,7 @@ from abm_dashboard.session import (
     month_to_year,
     observed_history,
 )
-from abm_dashboard.widgets import Countdown, SafeSelect, SizedChart, guarded
+from abm_dashboard.widgets import Countdown, Prose, SafeSelect, SizedChart, guarded
 
 __all__ = ["ClassroomApp", "ClassroomPage", "StudentView", "TeacherView"]
 
@@ -117,7 +117,7 @@ def Lobby(classroom: Classroom, navigate: Callable[[str], None], prefill: str = 
 
     with solara.Div(classes=["classroom", "lobby"]):
         solara.HTML(tag="h1", unsafe_innerHTML="Rare earths: the classroom game")
-        solara.Markdown("Each team plays a state in the world market for rare earths: China, "
+        Prose("Each team plays a state in the world market for rare earths: China, "
                         "the USA, Japan, the EU or Australia. Every round you choose export "
                         "controls, a stockpile policy and alliances; the model runs the "
                         "months and shows what your choices did. States nobody plays are "
@@ -134,7 +134,7 @@ def Lobby(classroom: Classroom, navigate: Callable[[str], None], prefill: str = 
                                  continuous_update=True)
                 solara.Button("Join", on_click=guard(join), color="primary")
             with solara.Card("Teachers", margin=0, classes=["teacher-card"]):
-                solara.Markdown("Start a room for your class; the page shows its code and your "
+                Prose("Start a room for your class; the page shows its code and your "
                                 "teacher link (keep it: it is the only way to run the room).")
                 solara.Button("New room", on_click=guard(new_room), color="primary")
         solara.HTML(tag="a", unsafe_innerHTML="Back to the dashboard", attributes={"href": "."})
@@ -457,7 +457,7 @@ def Debrief(classroom: Classroom, code: str, versions: dict):
             "<table class='debrief-table'><tr><th>State</th><th>Score in your game</th>"
             "<th>The model playing every state</th><th>Difference</th></tr>"
             + "".join(rows) + "</table>"))
-        solara.Markdown(
+        Prose(
             "**Talk about it.** Did restricting exports pay off for China, and for how long? "
             "Which alliances formed, and did they make their members safer? Where did your "
             "prices go compared with the model's own players (dashed) and with the history of "

@@ -45,7 +45,7 @@ from abm_dashboard.session import (
     slug,
 )
 from abm_dashboard.svg import Layout
-from abm_dashboard.widgets import SafeCheckbox, SafeSelect, SizedChart, guarded
+from abm_dashboard.widgets import Prose, SafeCheckbox, SafeSelect, SizedChart, guarded
 
 __all__ = ["CHARTS", "Dashboard", "DashboardState", "Page"]
 
@@ -765,7 +765,7 @@ def Narrative(run: Run):
         parts += ["", "**Questions for the class**", ""]
         parts += [f"{i}. {q}" for i, q in enumerate(questions, 1)]
     with solara.Div(classes=["view-narrative"]):
-        solara.Markdown("\n".join(parts))
+        Prose("\n".join(parts))
 
 
 COMPARE_ROWS = (("price_light_world", "Light price, world (US$/kg)"),
@@ -859,7 +859,7 @@ def InfoPanel(state: DashboardState, run: Run):
                zip(window["date"], window["variable"], window["value"], window["unit"],
                    window["source"], strict=True)]
     with solara.Div(classes=["view-info"]):
-        solara.Markdown(info_markdown(info.title, info.description, info.narrative, levers,
+        Prose(info_markdown(info.title, info.description, info.narrative, levers,
                                       sources))
 
 

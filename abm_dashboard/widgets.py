@@ -24,6 +24,7 @@ from abm_dashboard.svg import Layout
 
 __all__ = [
     "ChartFrame",
+    "Prose",
     "SizedChart",
     "Countdown",
     "SafeCheckbox",
@@ -206,6 +207,19 @@ def drawn(draw: Callable[[], str], name: str) -> str:
         text = html.escape(" ".join(str(exc).split())[:200])
         return (f'<div class="view-error" style="color:#b00020">Could not draw the {name}: '
                 f"{html.escape(type(exc).__name__)}: {text}</div>")
+
+
+@solara.component
+def Prose(text: str, classes: Sequence[str] = ()):
+    """Markdown written by the project (never by a visitor), rendered to HTML on the server.
+
+    ``solara.Markdown`` would make every browser fetch the mermaid diagram library (~3 MB)
+    for text that has no diagrams; a classroom of phones on a school network should not.
+    """
+    import markdown
+
+    body = markdown.markdown(text, extensions=["sane_lists"])
+    return solara.HTML(tag="div", unsafe_innerHTML=body, classes=["prose", *classes])
 
 
 @solara.component_vue("countdown.vue")

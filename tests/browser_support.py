@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -155,9 +156,16 @@ class PageProbe:
         self.external: list[str] = []
         self.failed: list[str] = []
         self.errors: list[str] = []
-        self.page = browser.new_page(viewport=viewport or {"width": 1600, "height": 1250})
+        if hasattr(browser, "new_context"):  # a browser: the page gets its own context
+            self.page = browser.new_page(viewport=viewport or {"width": 1600, "height": 1250},
+                                         accept_downloads=True)
+        else:  # a context: it decides the viewport unless one is given
+            self.page = browser.new_page()
+            if viewport:
+                self.page.set_viewport_size(viewport)
         self.page.set_default_timeout(30_000)
-        local = url.rstrip("/")
+        parts = urlsplit(url)
+        local = f"{parts.scheme}://{parts.netloc}"  # the server, whatever page is opened
         ws_local = local.replace("http://", "ws://")
 
         def route(r):
@@ -198,8 +206,16 @@ class PageProbe:
         return self.page.evaluate(TIMED_STEP_JS, self.step_no() + 1) / 1000.0
 
     def choose(self, label: str, option: str) -> None:
-        self.page.get_by_label(label, exact=True).first.click(force=True)  # vuetify overlays
-        self.page.locator(".v-overlay--active .v-list-item", has_text=option).first.click()
+        """Open the select labelled ``label`` and pick the option with this text."""
+        item = self.page.locator(".v-overlay--active .v-list-item", has_text=option).first
+        for attempt in range(3):  # a click while the page is still busy may not open it
+            self.page.get_by_label(label).first.click(force=True)  # vuetify overlays it
+            try:
+                item.wait_for(timeout=5_000 * (attempt + 1))
+                break
+            except Exception:  # noqa: BLE001 - Playwright's timeout: try again
+                self.page.keyboard.press("Escape")
+        item.click()
 
     def craft(self, label: str, value) -> int:
         """Set the value of every widget labelled ``label`` from the page's JavaScript and
