@@ -127,6 +127,7 @@ class RoomSnapshot:
     options: dict[str, dict[str, list[tuple[str, str]]]]
     started: bool
     versions: dict[str, int]
+    team_moves: dict[str, tuple[dict[str, str], str, float]]
 
 
 class Room:
@@ -600,9 +601,13 @@ class Classroom:
         latest = self.store.latest_moves(room.code, row.round)
         control = self._controllers(room, {r: v[0] for r, v in latest.items()})
         seats = {role: Seat(role) for role in ROLES}
-        for _tok, role, name in self.store.players(room.code):
+        names = {}
+        for tok, role, name in self.store.players(room.code):
+            names[tok] = name
             if role in seats:
                 seats[role].members.append(name)
+        team_moves = {role: (moves, names.get(tok, "?"), at)
+                      for role, (moves, tok, at) in latest.items()}
         start = room.round_starts[-2] if len(room.round_starts) > 1 else 0
         for role, seat in seats.items():
             seat.submitted = role in latest
@@ -620,7 +625,7 @@ class Classroom:
             deadline=row.deadline, status=row.status, month=world.month, last_month=last,
             seats=seats, reveals=reveals, frame=frame, network=_copy_network(world.network()),
             briefings=briefings, options=options, started=world.months_done > 0,
-            versions=dict(room.versions))
+            versions=dict(room.versions), team_moves=team_moves)
 
     def versions(self, code: str) -> dict[str, int]:
         """The room's current versions (what pages compare to know they are stale)."""

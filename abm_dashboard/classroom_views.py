@@ -227,72 +227,81 @@ MOVE_HELP = {
 
 @solara.component
 def StudentView(classroom: Classroom, code: str, token: str, role: str, name: str):
-    """A student's seat: briefing, last reveal, and the moves form."""
+    """A student's seat: briefing, last reveal, and the moves form.
+
+    What changes every round (month, briefing, reveal) is one HTML block, so that a round's
+    update costs each of 30 pages little on the server; the form is its own component.
+    """
     versions = use_room_versions(classroom, code, ("world", f"team:{role}"))
     snap = solara.use_memo(lambda: classroom.snapshot(code), dependencies=[versions])
     message, set_message = solara.use_state("")
-    guard = guarded(set_message)
-    latest = classroom.team_moves(code, role)
-    defaults = latest[0] if latest else _defaults(snap, role)
-    draft, set_draft = solara.use_state(defaults)
-    draft_round, set_draft_round = solara.use_state(snap.round)
-    if draft_round != snap.round:  # a new round: start from the team's moves so far
-        set_draft_round(snap.round)
-        set_draft(defaults)
     seat = snap.seats[role]
-    options = snap.options[role]
-
-    def submit():
-        try:
-            classroom.submit(code, token, draft)
-        except ClassroomError as exc:
-            set_message(str(exc))
-            return
-        set_message("")
-
-    def choose(domain: str, value: str):
-        set_draft({**draft, domain: value})
-
+    finished = snap.status == "finished"
+    month_text = (f"Game over after {snap.last_month}" if finished else
+                  f"Month {snap.month} - round {snap.round} of {snap.rounds_total}")
+    head = (f"<h1>You play {html.escape(country_name(role))}</h1>"
+            f'<div class="team-line">Room {html.escape(code)} | team of {len(seat.members)}: '
+            f"{html.escape(', '.join(seat.members))}</div>"
+            f'<div class="student-month" data-month="{html.escape(snap.month)}" '
+            f'data-round="{snap.round}">{html.escape(month_text)}</div>')
     with solara.Div(classes=["classroom", "student"]):
-        solara.HTML(tag="h1", unsafe_innerHTML=html.escape(
-            f"You play {country_name(role)}"))
-        team = ", ".join(seat.members)
-        solara.Text(f"Room {code} | team of {len(seat.members)}: {team}", classes=["team-line"])
-        finished = snap.status == "finished"
-        month_text = (f"Game over after {snap.last_month}" if finished else
-                      f"Month {snap.month} - round {snap.round} of {snap.rounds_total}")
-        solara.HTML(tag="div", classes=["student-month"], unsafe_innerHTML=html.escape(month_text),
-                    attributes={"data-month": snap.month, "data-round": str(snap.round)})
+        solara.HTML(tag="div", unsafe_innerHTML=head, classes=["student-head"])
         if snap.deadline and not finished:
             Countdown(remaining_ms=max(snap.deadline - time.time(), 0.0) * 1000.0)
         if message:
             solara.Error(message, classes=["class-error"])
         with solara.Div(classes=["student-grid"]):
-            with solara.Card("Your briefing", margin=0, classes=["briefing-card"]):
-                solara.HTML(tag="div", unsafe_innerHTML=briefing_html(role, snap.briefings[role]))
+            solara.HTML(tag="div", classes=["briefing-card", "plain-card"], unsafe_innerHTML=(
+                "<h2>Your briefing</h2>" + briefing_html(role, snap.briefings[role])))
             if not finished:
-                with solara.Card(f"Your moves for round {snap.round}", margin=0,
-                                 classes=["moves-card"]):
-                    for domain, label in (("export", "Export policy"),
-                                          ("stockpile", "Stockpile"), ("alliance", "Alliance")):
-                        SafeSelect(label, options[domain], draft.get(domain),
-                                   on_value=guard(lambda v, d=domain: choose(d, v)),
-                                   on_refuse=set_message, hint=MOVE_HELP[domain])
-                    solara.Button("Submit moves", on_click=guard(submit), color="primary",
-                                  classes=["submit-moves"])
-                    if latest:
-                        moves, who, at = latest
-                        solara.Text(f"Your team's moves: {moves['export']}, {moves['stockpile']},"
-                                    f" {moves['alliance'].replace('join:', 'ally with ')} "
-                                    f"(by {who} at {time.strftime('%H:%M:%S', time.localtime(at))}"
-                                    "). They stay secret until the round closes; a new submit "
-                                    "replaces them.", classes=["submitted-note"])
-                    else:
-                        solara.Text("Nothing submitted yet for your team this round.",
-                                    classes=["submitted-note"])
+                MovesForm(classroom, code, token, role, snap.round, snap.options[role],
+                          snap.team_moves.get(role), _defaults(snap, role), set_message)
             if snap.reveals:
-                with solara.Card("What happened last round", margin=0, classes=["reveal-card"]):
-                    solara.HTML(tag="div", unsafe_innerHTML=reveal_html(snap.reveals[-1], role))
+                solara.HTML(tag="div", classes=["reveal-card", "plain-card"], unsafe_innerHTML=(
+                    "<h2>What happened last round</h2>" + reveal_html(snap.reveals[-1], role)))
+
+
+@solara.component
+def MovesForm(classroom: Classroom, code: str, token: str, role: str, round_no: int,
+              options: dict, latest: tuple | None, fallback: dict[str, str],
+              report: Callable[[str], None]):
+    """The three moves and "Submit moves" (drafts start from the team's moves this round)."""
+    guard = guarded(report)
+    defaults = latest[0] if latest else fallback
+    draft, set_draft = solara.use_state(defaults)
+    draft_round, set_draft_round = solara.use_state(round_no)
+    if draft_round != round_no:  # a new round: start from the team's moves so far
+        set_draft_round(round_no)
+        set_draft(defaults)
+
+    def submit():
+        try:
+            classroom.submit(code, token, draft)
+        except ClassroomError as exc:
+            report(str(exc))
+            return
+        report("")
+
+    def choose(domain: str, value: str):
+        set_draft({**draft, domain: value})
+
+    with solara.Card(f"Your moves for round {round_no}", margin=0, classes=["moves-card"]):
+        for domain, label in (("export", "Export policy"), ("stockpile", "Stockpile"),
+                              ("alliance", "Alliance")):
+            SafeSelect(label, options[domain], draft.get(domain),
+                       on_value=guard(lambda value, d=domain: choose(d, value)),
+                       on_refuse=report, hint=MOVE_HELP[domain])
+        solara.Button("Submit moves", on_click=guard(submit), color="primary",
+                      classes=["submit-moves"])
+        if latest:
+            moves, who, at = latest
+            note = (f"Your team's moves: {moves['export']}, {moves['stockpile']}, "
+                    f"{moves['alliance'].replace('join:', 'ally with ')} (by {who} at "
+                    f"{time.strftime('%H:%M:%S', time.localtime(at))}). They stay secret until "
+                    "the round closes; a new submit replaces them.")
+        else:
+            note = "Nothing submitted yet for your team this round."
+        solara.HTML(tag="div", classes=["submitted-note"], unsafe_innerHTML=html.escape(note))
 
 
 def _defaults(snap: RoomSnapshot, role: str) -> dict[str, str]:
@@ -488,6 +497,10 @@ td.sub-waiting { color: #a15c00; }
 tr.mine { background: #eef5ff; }
 .table-wrap { overflow-x: auto; max-width: 100%; }
 .submitted-note { display: block; font-size: 0.9em; color: #333; margin-top: 6px; }
+.plain-card { background: #fff; border-radius: 4px; padding: 12px 16px;
+  box-shadow: 0 1px 3px rgba(0,0,0,0.2); min-width: 0; }
+.plain-card h2 { font-size: 1.15em; font-weight: 500; margin: 0 0 8px; }
+.team-line { margin-bottom: 4px; }
 .countdown { font-size: 1.2em; font-weight: 600; color: #a15c00; }
 .join-help { margin: 4px 0; }
 .teacher-link code { word-break: break-all; }

@@ -94,14 +94,18 @@ class Store:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             path = folder / "classroom.sqlite3"
         self.path = Path(path)
-        with self._connect() as db:
+        db = sqlite3.connect(self.path, timeout=10.0)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
             db.executescript(SCHEMA)
+            db.commit()
+        finally:
+            db.close()
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=10.0)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             with db:  # one transaction: committed on success, rolled back on error
                 yield db

@@ -623,7 +623,7 @@ def Controls(state: DashboardState):
                    state.speed.value, on_value=guard(state.set_speed), on_refuse=state.refuse)
         with solara.Row(gap="4px", style="align-items: center; flex-wrap: wrap"):
             solara.InputText("Run to (YYYY-MM)", value=state.run_to_text,
-                             continuous_update=True, style="max-width: 140px")
+                             continuous_update=True, style="max-width: 180px")
             solara.Button("Run to", on_click=guard(lambda: state.run_to(state.run_to_text.value)),
                           disabled=not running, small=True)
         nxt = run.next_event() if run else None
@@ -987,6 +987,9 @@ CSS = """
 .views > * { min-width: 0; }
 .chart-card { min-width: 0; overflow: hidden; }
 .status-line { font-weight: 500; }
+.controls .v-select__selection-text { white-space: normal; overflow: visible;
+  text-overflow: clip; }
+.controls .v-field-label { white-space: normal; }
 .view-headlines { margin: 0; padding-left: 1.2em; }
 .lever-help, .hidden-levers { font-size: 0.85em; color: #555; display: block; margin: 0 0 6px; }
 .view-events { max-height: 420px; overflow-y: auto; }

@@ -368,6 +368,16 @@ def _html(rc) -> str:
     return _text(rc)
 
 
+def _eventually(check, seconds: float = 3.0) -> bool:
+    """Whether ``check()`` becomes true within a few seconds (pages redraw from threads)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _button(rc, label):
     found = [b for b in rc.find(v.Btn).widgets if label in b.children]
     assert len(found) == 1, f"{len(found)} buttons labelled {label!r}"
@@ -410,9 +420,10 @@ def test_teacher_page_and_student_page(room):
     export.v_model = "licence"
     _button(student, "Submit moves").click()
     assert classroom.team_moves(code, "USA")[0]["export"] == "licence"
+    time.sleep(0.3)  # the page's watcher thread redraws it after the submit
     export = [w for w in student.find(v.Select).widgets if w.label == "Export policy"][0]
     export.v_model = "embargo-everything"
-    assert "Refused: 'embargo-everything'" in _html(student)
+    assert _eventually(lambda: "Refused: 'embargo-everything'" in _html(student))
     assert classroom.team_moves(code, "USA")[0]["export"] == "licence"
     _button(teacher, "Close round").click()
     assert classroom.snapshot(code).round == 2
