@@ -10,14 +10,15 @@ Every chart is drawn for the width (CSS px) its frame reports (``chart_frame.vue
 size here is a size on the screen: chart text grows with browser zoom, and a chart on a phone
 stacks its panels instead of shrinking them. Each chart is an ``<svg>`` with ``data-chart``
 naming it; each series is a ``<polyline>`` (lines) or ``<polygon>`` (areas) with
-``data-series``; transparent ``<rect data-hover>`` columns carry every line's value at each x
-for the hover tooltip; scripted events are numbered markers (``data-marker``) with their key
+``data-series``; a transparent ``<rect class="hover-zone">`` per panel carries every line's
+value at each x for the hover tooltip; scripted events are numbered markers (``data-marker``) with their key
 under the panels.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -318,12 +319,17 @@ def _draw_panel(c: _Canvas, panel: Panel, px: float, top: float, pw: float, ph: 
 
         def sy(v, e0=e0, e1=e1):
             return top + ph - (math.log10(v) - e0) / (e1 - e0) * ph
+
+        def vy(v, e0=e0, e1=e1):
+            return top + ph - (np.log10(v) - e0) / (e1 - e0) * ph
     else:
         yticks = nice_ticks(0.0, ymax * 1.05, max(int(ph / (2.6 * f)), 2))
         ytop = max(yticks[-1], ymax * 1.05)
 
         def sy(v, ytop=ytop):
             return top + ph - v / ytop * ph
+
+        vy = sy  # works on numpy arrays as it is
 
     def sx(v):
         return px + (v - x0) / (x1 - x0) * pw
@@ -368,17 +374,16 @@ def _draw_panel(c: _Canvas, panel: Panel, px: float, top: float, pw: float, ph: 
             if not len(x):
                 continue
             lower = np.zeros_like(upper) if base is None else base
-            pts = [(sx(a), sy(b)) for a, b in zip(x, upper, strict=True)]
-            pts += [(sx(a), sy(b)) for a, b in zip(x[::-1], lower[::-1], strict=True)]
-            path = " ".join(f"{a:.1f},{b:.1f}" for a, b in pts)
+            path = _points(np.concatenate([sx(x), sx(x[::-1])]),
+                           np.concatenate([vy(upper), vy(lower[::-1])]))
             c.add(f'<polygon data-series="{html.escape(s.name)}" points="{path}" '
                   f'fill="{s.colour}" fill-opacity="0.9" stroke="#fff" stroke-width="0.5"/>')
             base = upper
     else:
         for s, y in zip(panel.series, ys, strict=True):
-            _draw_line(c, s, y, sx, sy, log, scale)
+            _draw_line(c, s, y, sx, vy, log, scale)
     for s, y in zip(panel.overlay, over, strict=True):
-        _draw_line(c, s, y, sx, sy, log, scale)
+        _draw_line(c, s, y, sx, vy, log, scale)
     if not any(len(s.x) for s in panel.series):
         c.text(px + pw / 2, top + ph / 2, "press Step or Play", size=f, anchor="middle",
                fill="#888")
@@ -386,7 +391,12 @@ def _draw_panel(c: _Canvas, panel: Panel, px: float, top: float, pw: float, ph: 
     c.add("</svg>")
 
 
-def _draw_line(c: _Canvas, s: Series, y: np.ndarray, sx, sy, log: bool, scale: float) -> None:
+def _points(xs: np.ndarray, ys: np.ndarray) -> str:
+    """SVG ``points`` text of pixel coordinates (one decimal)."""
+    return " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs.tolist(), ys.tolist(), strict=True))
+
+
+def _draw_line(c: _Canvas, s: Series, y: np.ndarray, sx, vy, log: bool, scale: float) -> None:
     x = np.asarray(s.x, dtype=float)
     ok = np.isfinite(y) & np.isfinite(x)
     if log:
@@ -395,17 +405,17 @@ def _draw_line(c: _Canvas, s: Series, y: np.ndarray, sx, sy, log: bool, scale: f
         return
     name = html.escape(s.name)
     opacity = f' stroke-opacity="{s.opacity:g}"' if s.opacity < 1 else ""
-    points = [(sx(a), sy(b)) for a, b in zip(x[ok], y[ok], strict=True)]
-    if len(points) > 1:
+    px_, py_ = sx(x[ok]), vy(y[ok])
+    if len(px_) > 1:
         dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
         width = s.width * scale * (0.6 if s.markers else 1.0)
-        path = " ".join(f"{a:.1f},{b:.1f}" for a, b in points)
-        c.add(f'<polyline data-series="{name}" points="{path}" fill="none" stroke="{s.colour}" '
-              f'stroke-width="{width:.2f}" stroke-linejoin="round"{dash}{opacity}/>')
-    if s.markers or len(points) == 1:
+        c.add(f'<polyline data-series="{name}" points="{_points(px_, py_)}" fill="none" '
+              f'stroke="{s.colour}" stroke-width="{width:.2f}" stroke-linejoin="round"'
+              f"{dash}{opacity}/>")
+    if s.markers or len(px_) == 1:
         r = (4.5 if s.markers else 2.6) * scale
         notes = list(s.note) if s.note else []
-        for i, (a, b) in enumerate(points):
+        for i, (a, b) in enumerate(zip(px_.tolist(), py_.tolist(), strict=True)):
             tip = f"<title>{html.escape(notes[i])}</title>" if i < len(notes) else ""
             c.add(f'<path data-series="{name}" class="point" d="M{a:.1f},{b - r:.1f}'
                   f"L{a + r:.1f},{b:.1f}L{a:.1f},{b + r:.1f}L{a - r:.1f},{b:.1f}Z\" "
@@ -414,7 +424,10 @@ def _draw_line(c: _Canvas, s: Series, y: np.ndarray, sx, sy, log: bool, scale: f
 
 def _hover_columns(c: _Canvas, panel: Panel, px: float, top: float, pw: float, ph: float, sx,
                    xlim: tuple[float, float]) -> None:
-    """Transparent columns, one per month with data, carrying every series' value as text."""
+    """One transparent zone over the plot carrying, for every month with data, the right edge
+    of its column (px, ``data-hover-x``) and the text of every series' value that month
+    (a JSON list, ``data-hover-t``): one element instead of a column per month keeps the
+    page light; ``chart_frame.vue`` picks the text under the pointer."""
     lines = [s for s in panel.series if s.hover and not s.markers and len(s.x)]
     if not lines:
         return
@@ -422,25 +435,27 @@ def _hover_columns(c: _Canvas, panel: Panel, px: float, top: float, pw: float, p
     xs = xs[(xs >= xlim[0]) & (xs <= xlim[1])]
     if not xs.size:
         return
-    lookup = []
+    columns: list[list[str]] = [[] for _ in range(xs.size)]
+    fmt = panel.fmt.format
     for s in lines:
-        values = dict(zip(np.round(np.asarray(s.x, dtype=float), 6).tolist(),
-                          np.asarray(s.y, dtype=float).tolist(), strict=True))
-        lookup.append((s.name, values))
+        sx_ = np.round(np.asarray(s.x, dtype=float), 6)
+        sy_ = np.asarray(s.y, dtype=float)
+        where = np.searchsorted(xs, sx_)
+        good = (where < xs.size) & np.isfinite(sy_)
+        good[good] &= xs[where[good]] == sx_[good]
+        prefix = f"{s.name}: "
+        for i, v in zip(where[good].tolist(), sy_[good].tolist(), strict=True):
+            columns[i].append(prefix + fmt(v))
     edges = np.concatenate([[xlim[0]], (xs[1:] + xs[:-1]) / 2, [xlim[1]]])
     edges[-1] = min(edges[-1], xs[-1] + (xs[-1] - xs[-2] if xs.size > 1 else 1 / 12))
-    for i, x in enumerate(xs.tolist()):
-        parts = []
-        for name, values in lookup:
-            v = values.get(x)
-            if v is not None and math.isfinite(v):
-                parts.append(f"{name}: {panel.fmt.format(v)}")
-        if not parts:
-            continue
-        text = f"{_month_of(x)}  ({panel.unit})\n" + "\n".join(parts)
-        a, b = sx(edges[i]), sx(edges[i + 1])
-        c.add(f'<rect data-hover="{html.escape(text)}" x="{a:.1f}" y="{top:.1f}" '
-              f'width="{max(b - a, 0.5):.1f}" height="{ph:.1f}" fill="transparent"/>')
+    right = sx(edges[1:]).tolist()
+    head = f"  ({panel.unit})\n"
+    keep = [i for i in range(xs.size) if columns[i]]
+    texts = [_month_of(xs[i]) + head + "\n".join(columns[i]) for i in keep]
+    bounds = ",".join(f"{right[i]:.1f}" for i in keep)
+    c.add(f'<rect class="hover-zone" data-hover-x="{bounds}" '
+          f'data-hover-t="{html.escape(json.dumps(texts))}" x="{px:.1f}" y="{top:.1f}" '
+          f'width="{pw:.1f}" height="{ph:.1f}" fill="transparent"/>')
 
 
 def _legend_items(panels: Sequence[Panel]) -> list[tuple[Series, bool]]:

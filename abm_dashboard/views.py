@@ -572,7 +572,8 @@ def ChartCard(state: DashboardState, name: str, run: Run, run_b: Run | None, ver
     projector = state.projector.value
     title, draw = CHARTS[name]
     extra = state.log_prices.value if name == "prices" else None
-    with solara.Card(title, margin=0, classes=["chart-card", f"card-{name}"]):
+    with solara.Div(classes=["chart-card", "plain-card", f"card-{name}"]):
+        solara.HTML(tag="h2", unsafe_innerHTML=html.escape(title), classes=["card-title"])
         SizedChart(name, title, lambda lay: draw(state, run, run_b, lay),
                    dependencies=[run, run_b, version, extra],
                    font=PROJECTOR_FONT if projector else DESK_FONT,
@@ -741,7 +742,7 @@ def EventLog(state: DashboardState, run: Run, version: int):
                              frozenset(kinds | {k}) if on else frozenset(kinds - {k}))),
                          classes=[f"filter-{kind}"])
     items = []
-    for date, kind, text, tip in _collapse(run.events(), kinds):
+    for date, kind, text, tip in _collapse(run.events(), kinds, limit=120):
         title = f' title="{html.escape(tip)}"' if tip else ""
         items.append(f'<li class="ev-{kind}"{title}><b>{html.escape(str(date))}</b> '
                      f"{html.escape(text)}</li>")
@@ -986,6 +987,9 @@ CSS = """
   gap: 12px; align-items: start; }
 .views > * { min-width: 0; }
 .chart-card { min-width: 0; overflow: hidden; }
+.plain-card { background: #fff; border-radius: 4px; padding: 10px 14px;
+  box-shadow: 0 1px 3px rgba(0,0,0,0.2); }
+.card-title, .plain-card h2 { font-size: 1.15em; font-weight: 500; margin: 0 0 6px; }
 .status-line { font-weight: 500; }
 .controls .v-select__selection-text { white-space: normal; overflow: visible;
   text-overflow: clip; }

@@ -10,7 +10,6 @@ JavaScript and sends it over the websocket, as an attacker's script would.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import subprocess
@@ -27,24 +26,24 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 DASHBOARD_CHARTS = ("prices", "dependence", "outside", "shares", "stocks", "network", "flows")
-VIEWS_DONE_JS = """(n) => {
-  const charts = %s.every(c => {
+VIEWS_DONE_JS = """([n, charts]) => {
+  const drawn = charts.every(c => {
     const el = document.querySelector(`svg[data-chart=${c}]`);
     return el && el.getAttribute('data-step') === String(n);
   });
   const status = document.querySelector('.status-line');
-  return charts && status && status.textContent.includes(`step ${n} of`);
-}""" % json.dumps(list(DASHBOARD_CHARTS))  # noqa: UP031
+  return drawn && status && status.textContent.includes(`step ${n} of`);
+}"""
 # Clicks Step inside the page and resolves, on the first animation frame at which every view
 # shows the new step, with the milliseconds elapsed (browser clock: no Playwright round trips).
-TIMED_STEP_JS = """(n) => new Promise((resolve, reject) => {
+TIMED_STEP_JS = """([n, charts]) => new Promise((resolve, reject) => {
   const done = %s;
   const button = [...document.querySelectorAll('button')]
     .find(b => b.textContent.trim() === 'Step');
   const t0 = performance.now();
   button.click();
   const check = () => {
-    if (done(n)) resolve(performance.now() - t0);
+    if (done([n, charts])) resolve(performance.now() - t0);
     else if (performance.now() - t0 > 15000) reject(new Error('step timed out'));
     else requestAnimationFrame(check);
   };
@@ -193,17 +192,17 @@ class PageProbe:
     def click_button(self, label: str) -> None:
         self.page.get_by_role("button", name=label, exact=True).click()
 
-    def step(self) -> float:
+    def step(self, charts=DASHBOARD_CHARTS) -> float:
         """Click Step and wait until every view is redrawn; return the seconds it took."""
         n = self.step_no() + 1
         start = time.perf_counter()
         self.click_button("Step")
-        self.page.wait_for_function(VIEWS_DONE_JS, arg=n, polling="raf")
+        self.page.wait_for_function(VIEWS_DONE_JS, arg=[n, list(charts)], polling="raf")
         return time.perf_counter() - start
 
-    def timed_step(self) -> float:
+    def timed_step(self, charts=DASHBOARD_CHARTS) -> float:
         """Step from inside the page; return browser-measured seconds until all views show it."""
-        return self.page.evaluate(TIMED_STEP_JS, self.step_no() + 1) / 1000.0
+        return self.page.evaluate(TIMED_STEP_JS, [self.step_no() + 1, list(charts)]) / 1000.0
 
     def choose(self, label: str, option: str) -> None:
         """Open the select labelled ``label`` and pick the option with this text."""

@@ -309,13 +309,24 @@ def test_panels_stack_on_a_narrow_screen():
     assert ax == bx and by > ay + 100  # one above the other
 
 
-def test_hover_columns_carry_every_lines_value_that_month():
+def _hover(svg: str, panel: int = 0) -> tuple[list[float], list[str]]:
+    """The right edges (px) and texts of a panel's hover zone."""
+    import html as html_lib
+    import json
+
+    edges, texts = re.findall(r'data-hover-x="([^"]*)" data-hover-t="([^"]*)"', svg)[panel]
+    return [float(e) for e in edges.split(",")], json.loads(html_lib.unescape(texts))
+
+
+def test_hover_zone_carries_every_lines_value_each_month():
     svg = svg_chart([Panel("p", "US$/kg", [Series("China", [2024.04, 2024.125], [10, 12.5]),
                                           Series("Japan", [2024.04, 2024.125], [30, 31])])],
                     xlim=(2024, 2025), name="h", layout=Layout(width=600))
-    hovers = [h.replace("&#x27;", "'") for h in re.findall(r'data-hover="([^"]+)"', svg)]
-    assert hovers == ["2024-01  (US$/kg)\nChina: 10\nJapan: 30",
-                      "2024-02  (US$/kg)\nChina: 12\nJapan: 31"]  # {:,.0f} rounds 12.5 to 12
+    edges, texts = _hover(svg)
+    assert texts == ["2024-01  (US$/kg)\nChina: 10\nJapan: 30",
+                     "2024-02  (US$/kg)\nChina: 12\nJapan: 31"]  # {:,.0f} rounds 12.5 to 12
+    (x_jan, _), (x_feb, _) = _points(svg, "China")
+    assert x_jan < edges[0] < x_feb < edges[1]  # each month's column holds its point
 
 
 def test_one_point_is_drawn_as_a_marker_and_nan_is_skipped():
@@ -396,7 +407,7 @@ def test_mining_outside_china_is_the_sum_of_other_hosts(stepped_run):
                                      names={c: COUNTRIES[c].name for c in COUNTRIES},
                                      xlim=(2024.0, 2031.0))
     outside = df["production_reo"] * (1 - df["china_share_mining"])
-    top = re.findall(r'data-hover="([^"]+)"', svg)[16].split("\n")  # last month, mining panel
+    top = _hover(svg, panel=0)[1][-1].split("\n")  # last month, mining panel
     values = [float(line.split(": ")[1].replace(",", "")) for line in top[1:]]
     assert sum(values) == pytest.approx(outside.iloc[-1], rel=0.01, abs=len(values))
 

@@ -78,16 +78,18 @@ def test_controls_2025_steps_draws_views_and_takes_away_offline(server, browser,
     events = page.locator(".view-events")
     assert "2025-04 China: licences on heavy rare earths" in events.inner_text()
     # hover: the value of every line that month
-    column = prices.locator("rect[data-hover]").nth(15)  # light oxide, 2025-04
-    box = column.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    zone = prices.locator("rect.hover-zone").first  # the light oxide panel
+    edges = [float(e) for e in zone.get_attribute("data-hover-x").split(",")]
+    scale = page.evaluate("() => { const s = document.querySelector('svg[data-chart=prices]');"
+                          " return s.getBoundingClientRect().width / s.viewBox.baseVal.width; }")
+    box = prices.bounding_box()
+    x = box["x"] + (edges[14] + edges[15]) / 2 * scale  # the 16th month: 2025-04
+    zbox = zone.bounding_box()
+    page.mouse.move(x, zbox["y"] + zbox["height"] / 2)
     tip = page.locator(".chart-frame-prices .chart-tip")
     tip.wait_for(state="visible")
     shown = tip.inner_text()
     assert shown.startswith("2025-04  (US$/kg)") and "China:" in shown and "Japan:" in shown
-    china = float(shown.split("China: ")[1].split("\n")[0].replace(",", ""))
-    assert china == pytest.approx(float(column.get_attribute("data-hover").split(
-        "China: ")[1].split("\n")[0].replace(",", "")))
     # take-aways: each chart as SVG and PNG, the run as CSV
     frame = page.locator(".chart-frame-prices")
     with page.expect_download() as svg_download:
@@ -103,6 +105,9 @@ def test_controls_2025_steps_draws_views_and_takes_away_offline(server, browser,
         page.get_by_text("Download the run (CSV)").click()
     rows = list(csv.DictReader(io.StringIO(Path(csv_download.value.path()).read_text())))
     assert len(rows) == 22 and rows[-1]["date"] == "2025-10"
+    april = next(r for r in rows if r["date"] == "2025-04")
+    china = float(shown.split("China: ")[1].split("\n")[0].replace(",", ""))
+    assert china == round(float(april["price_light_china"]))  # hover = the run's data
     assert float(rows[-1]["price_heavy_world"]) > 2 * float(rows[0]["price_heavy_world"])
     # a view setting applies at once: the price axis turns logarithmic (decade ticks)
     linear = prices.inner_html()
