@@ -60,9 +60,25 @@ def parse_query(search: str | None) -> dict[str, str]:
 
 @solara.component
 def ClassroomPage():
-    """``/classroom``: reads the link's query and shows the lobby, a seat or the teacher view."""
+    """``/classroom``: reads the link's query and shows the lobby, a seat or the teacher view.
+
+    After "New room" or "Join" the page goes to the room's link (so that a reload keeps the
+    seat). The link is also kept in the session: a page that is clicked right after it loads
+    can have its address reset by the page's own first location report, and is then put back.
+    """
     router = solara.use_router()
-    ClassroomApp(get_classroom(), router.search or "", router.push)
+    went_to, set_went_to = solara.use_state("")
+
+    def navigate(path: str) -> None:
+        set_went_to(path.partition("?")[2])
+        router.push(path)
+
+    def restore():
+        if went_to and (router.search or "") != went_to:
+            router.push(f"/classroom?{went_to}")
+
+    solara.use_effect(restore, [router.search, went_to])
+    ClassroomApp(get_classroom(), went_to or router.search or "", navigate)
 
 
 @solara.component

@@ -52,7 +52,8 @@ def _screenshot_path(tmp_path: Path) -> Path:
 
 
 def test_controls_2025_steps_draws_views_and_takes_away_offline(server, browser, tmp_path):
-    context = browser.new_context(accept_downloads=True)
+    context = browser.new_context(accept_downloads=True,
+                                  viewport={"width": 1600, "height": 1000})
     probe = PageProbe(context, server)
     page = probe.page
     probe.choose("Scenario (starts at once)", CONTROLS_2025)
@@ -120,7 +121,9 @@ def test_controls_2025_steps_draws_views_and_takes_away_offline(server, browser,
     probe.choose("Run B changes", "Demand elasticity")
     page.locator(".view-compare", has_text="B: Demand elasticity 1.0").wait_for()
     prices.locator('polyline[data-series="World (outside China) (B)"]').first.wait_for()
-    page.evaluate("document.querySelectorAll('*').forEach(e => { e.scrollTop = 0; })")
+    page.evaluate("document.querySelectorAll('*').forEach(e => { e.scrollTop = 0; });"
+                  "window.scrollTo(0, 0)")
+    page.mouse.move(1, 1)  # no tooltip in the picture
     shot = _screenshot_path(tmp_path)
     page.screenshot(path=str(shot), full_page=False)
     assert shot.stat().st_size > 50_000  # a real page, not a blank one

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,12 @@ def test_a_class_plays_rounds_and_the_server_restarts(browser, tmp_path):
         assert "open" in usa_row and "licence" not in usa_row  # Ben's submit replaced Ana's
         assert "alliance with USA formed" in chen.page.locator(".reveal-table").inner_text()
         assert "US" in chen.page.locator("table.briefing").inner_text()  # in the alliance
+        shot = os.environ.get("CLASSROOM_SCREENSHOT")  # the README's: docs/classroom.png
+        if shot:
+            tpage.locator("svg[data-chart=network]").wait_for()
+            tpage.screenshot(path=shot)
+            chen.page.screenshot(path=str(Path(shot).with_name("classroom_student.png")),
+                                 full_page=True)
         # a student who reloads gets the seat back
         ana.page.reload()
         ana.page.locator(".student-month").wait_for()
