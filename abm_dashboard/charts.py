@@ -99,9 +99,12 @@ def _country_series(df: pd.DataFrame | None, values: ValuesFn | None, kind: str,
 def _observed(observed: pd.DataFrame | None, variable: str, xlim: tuple[float, float],
               name: str, scale: float = 1.0,
               colour: str = OBSERVED_COLOUR) -> tuple[Series | None, list[str]]:
-    """Observed history of a variable within the window, as diamonds joined by a thin line,
-    with each point's source as its tooltip; plus a note line naming the sources (cached:
-    the observed table does not change while the server runs)."""
+    """Observed history of a variable within the window, with its sources.
+
+    Drawn as diamonds joined by a thin line, each point's source as its tooltip, plus a note
+    line naming the sources (cached: the observed table does not change while the server
+    runs).
+    """
     if observed is None or observed.empty:
         return None, []
     key = (id(observed), variable, tuple(xlim), name, scale, colour)
@@ -178,6 +181,12 @@ def event_markers(events: Iterable[tuple[str, str]], last_month: str, *,
     return out
 
 
+def _runs(df: pd.DataFrame | None, compare: pd.DataFrame | None):
+    """``(frame, faded)`` for the run and, in compare mode, the second run."""
+    return [(frame, faded) for frame, faded in ((df, False), (compare, True))
+            if frame is not None]
+
+
 PRICE_COUNTRIES = (("CHN", "China"), ("USA", "USA"), ("JPN", "Japan"))
 
 
@@ -206,9 +215,7 @@ def price_chart(df: pd.DataFrame, *, values: ValuesFn, observed: pd.DataFrame | 
     panels, notes = [], []
     for product, title in (("light", "Light: NdPr oxide"), ("heavy", "Heavy: Dy/Tb oxide")):
         series = []
-        for frame, faded in ((df, False), (compare, True)):
-            if frame is None:
-                continue
+        for frame, faded in _runs(df, compare):
             suffix = f" ({compare_label})" if faded else ""
             colour, width, opacity = WORLD_STYLE
             series.append(Series(f"World (outside China){suffix}", _year(frame),
@@ -232,16 +239,15 @@ def dependence_chart(df: pd.DataFrame, *, values: ValuesFn,
                      observed: pd.DataFrame | None = None, compare: pd.DataFrame | None = None,
                      xlim: tuple[float, float], layout: Layout | None = None,
                      step: int | None = None) -> str:
-    """Japan's, the USA's and the EU's dependence on China: the share of their purchases
-    (t, both products) refined in China, in %.
+    """Japan's, the USA's and the EU's dependence on China.
+
+    The share of their purchases (t, both products) refined in China, in %.
 
     Returns:
         One panel (``data-chart="dependence"``).
     """
     series = []
-    for frame, faded in ((df, False), (compare, True)):
-        if frame is None:
-            continue
+    for frame, faded in _runs(df, compare):
         for code, name in DEPENDENT:
             series.append(_country_series(frame, values, "china_import_share", code,
                                           name + (" (B)" if faded else ""), scale=100.0,
@@ -361,9 +367,7 @@ def shares_chart(df: pd.DataFrame, *, observed: pd.DataFrame | None = None,
     """
     series, notes = [], []
     colour = country_style("CHN")[0]
-    for frame, faded in ((df, False), (compare, True)):
-        if frame is None:
-            continue
+    for frame, faded in _runs(df, compare):
         for col, name, _code, dash in SHARE_LINES:
             series.append(Series(name + (" (B)" if faded else ""), _year(frame),
                                  _col(frame, col) * 100.0, colour if dash == "" else "#7f2a00",
@@ -393,9 +397,7 @@ def stocks_chart(df: pd.DataFrame, *, values: ValuesFn, names: Mapping[str, str]
                               ("inventory", "Firm inventories", "t"),
                               ("shortage", "Shortage", "t/month")):
         series = []
-        for frame, faded in ((df, False), (compare, True)):
-            if frame is None:
-                continue
+        for frame, faded in _runs(df, compare):
             for code in STOCK_COUNTRIES:
                 series.append(_country_series(frame, values, kind, code,
                                               names.get(code, code) + (" (B)" if faded else ""),
@@ -408,8 +410,9 @@ def stocks_chart(df: pd.DataFrame, *, values: ValuesFn, names: Mapping[str, str]
 def magnet_chart(df: pd.DataFrame, *, names: Mapping[str, str], code_of: Mapping[str, str],
                  compare: pd.DataFrame | None = None, xlim: tuple[float, float],
                  layout: Layout | None = None, step: int | None = None) -> str:
-    """NdFeB magnet prices by country (``price_magnet_<country>``, US$/kg), where the model
-    has a magnet stage.
+    """NdFeB magnet prices by country (``price_magnet_<country>``, US$/kg).
+
+    Drawn only where the model has a magnet stage.
 
     Args:
         df: the run's frame.
@@ -424,9 +427,7 @@ def magnet_chart(df: pd.DataFrame, *, names: Mapping[str, str], code_of: Mapping
         One panel (``data-chart="magnets"``).
     """
     series = []
-    for frame, faded in ((df, False), (compare, True)):
-        if frame is None:
-            continue
+    for frame, faded in _runs(df, compare):
         for col in [c for c in frame.columns if c.startswith("price_magnet_")]:
             suffix = col[len("price_magnet_"):]
             code = code_of.get(suffix, suffix.upper())
@@ -677,7 +678,8 @@ def flows_chart(flows: Mapping[str, pd.DataFrame], blocked: Mapping[str, set],
                     out.append(f'<path data-blocked="{html.escape(f"{r}|{c}")}" '
                                f'd="M{x + 3:.1f},{y + 3:.1f}L{x + cw - 3:.1f},{y + cell_h - 3:.1f}'
                                f'M{x + cw - 3:.1f},{y + 3:.1f}L{x + 3:.1f},{y + cell_h - 3:.1f}" '
-                               f'stroke="{OKABE_ITO["vermillion"]}" stroke-width="{2 * lay.scale:.1f}" '
+                               f'stroke="{OKABE_ITO["vermillion"]}" '
+                               f'stroke-width="{2 * lay.scale:.1f}" '
                                'pointer-events="none"/>')
     out.append("</svg>")
     return "".join(out)

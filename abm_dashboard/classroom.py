@@ -346,8 +346,10 @@ class Classroom:
 
     # ------------------------------------------------------------------ teacher settings
     def configure(self, code: str, secret: Any, **settings: Any) -> None:
-        """Change months per round, rounds or the timer (months per round only before the
-        first round closes: the model's states decide once per round).
+        """Change months per round, rounds or the timer.
+
+        Months per round only before the first round closes: the model's states decide once
+        per round.
 
         Raises:
             ClassroomError: not the teacher, a value not offered, or too late.
@@ -439,8 +441,11 @@ class Classroom:
         room.bump("world", "board")
 
     def _controllers(self, room: Room, latest: Mapping[str, Any]) -> dict[str, str]:
-        """Who plays each role this round: ``team`` (moves now), ``kept`` (last round's
-        moves) or ``model`` (no seat, or no moves for DROPOUT_ROUNDS rounds)."""
+        """Who plays each role this round.
+
+        ``team`` (moves now), ``kept`` (last round's moves) or ``model`` (no seat, or no moves
+        for DROPOUT_ROUNDS rounds).
+        """
         recent: set[str] = set()
         for back in range(1, DROPOUT_ROUNDS):
             if room.row.round - back >= 1:
@@ -680,8 +685,11 @@ class Classroom:
                 "scores": {role: (scores[role], reference.payoffs(role)) for role in ROLES}}
 
     def record_csv(self, code: str) -> bytes:
-        """The game's record: one row per round and role (who played, moves, outcomes, scores,
-        and the world prices at the round's end), as CSV."""
+        """The game's record as CSV.
+
+        One row per round and role: who played, moves, outcomes, scores, and the world prices
+        at the round's end.
+        """
         room = self.room(code)
         with room.lock:
             rounds = self.store.rounds(room.code)
@@ -716,8 +724,10 @@ def get_classroom() -> Classroom:
 
 
 def _model_summary(world: GameWorld, role: str, chosen: pd.DataFrame) -> str:
-    """What the model did with a seat it played: export controls now in force, and its
-    stockpile and alliance choices of the round."""
+    """What the model did with a seat it played.
+
+    Its export controls now in force, and its stockpile and alliance choices of the round.
+    """
     parts = [f"exports: {world.export_policy_text(role)}"]
     for action in ("stockpile", "alliance", "leave_alliance"):
         details = chosen[chosen["action"] == action]["detail"].astype(str)

@@ -57,8 +57,10 @@ def lan_addresses() -> list[str]:
 
 @functools.cache
 def allowed_hosts() -> frozenset[str]:
-    """Host names a handshake may name: loopback, this machine, and ``ABM_ALLOWED_HOSTS``
-    (comma-separated), lower-case."""
+    """Host names a handshake may name, lower-case.
+
+    Loopback, this machine's names and addresses, and ``ABM_ALLOWED_HOSTS`` (comma-separated).
+    """
     names = set(LOOPBACK)
     try:
         host = socket.gethostname()

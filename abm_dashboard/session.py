@@ -157,8 +157,10 @@ def countries_with(df: pd.DataFrame, kind: str) -> list[str]:
 
 
 def magnet_columns(df: pd.DataFrame) -> list[str]:
-    """The magnet price columns (``price_magnet_<country>``) the frame has (none until the
-    core models magnets)."""
+    """The magnet price columns (``price_magnet_<country>``) the frame has.
+
+    None until the core models magnets.
+    """
     return [c for c in df.columns if c.startswith("price_magnet_")]
 
 
@@ -482,7 +484,42 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-class Run:
+class _Recorded:
+    """What :class:`Run` and :class:`GameWorld` share: each month's payoffs, and the results
+    frame with the columns the views add (cached per month).
+    """
+
+    model: Any
+
+    def _start_record(self) -> None:
+        self._payoffs: list[dict[str, float]] = []
+        self._frame_cache: tuple[int, pd.DataFrame] | None = None
+
+    def _record_month(self) -> None:
+        self._payoffs.append({code: float(s.payoff) for code, s in self.model.states.items()})
+
+    @property
+    def months_done(self) -> int:
+        """Months simulated."""
+        return len(self._payoffs)
+
+    def frame(self) -> pd.DataFrame:
+        """The results so far, one row per month.
+
+        Plus ``year`` (fractional, mid-month) and ``payoff_<country>`` (US$ million/month)
+        when the model's frame lacks it.
+        """
+        if self._frame_cache and self._frame_cache[0] == self.months_done:
+            return self._frame_cache[1]
+        df = self.model.results_frame().reset_index(drop=True)
+        if len(df):
+            df["year"] = [month_to_year(d) for d in df["date"]]
+            df = _add_payoffs(df, self._payoffs)
+        self._frame_cache = (self.months_done, df)
+        return df
+
+
+class Run(_Recorded):
     """One model run plus what the views draw from it.
 
     Args:
@@ -499,9 +536,7 @@ class Run:
         self.model = abm.RareEarthModel(
             scenario=settings.scenario, rng=settings.seed, **settings.overrides())
         self.error: str | None = None
-        self._steps = 0
-        self._payoffs: list[dict[str, float]] = []
-        self._frame_cache: tuple[int, pd.DataFrame] | None = None
+        self._start_record()
         self._events_cache: tuple[tuple[int, int], pd.DataFrame] | None = None
         self._changes = 0  # user actions applied (they add to the event log)
         self.view_cache: dict[str, Any] = {}  # what views compute once per run
@@ -567,7 +602,7 @@ class Run:
                 continue
             if not self.applied_policy and "export" not in model.states["CHN"].pinned:
                 self._user_pinned_export = True
-                self._user_pin_step = self._steps
+                self._user_pin_step = self.months_done
             model.apply_action("CHN", "export",
                                {"instrument": choice, "target": target, "product": product},
                                pin=True, source="user",
@@ -597,12 +632,12 @@ class Run:
     @property
     def steps_done(self) -> int:
         """Months simulated so far."""
-        return self._steps
+        return self.months_done
 
     @property
     def last_month(self) -> str:
         """The last simulated month, or ``""`` before the first step."""
-        return add_months(self.start, self._steps - 1) if self._steps else ""
+        return add_months(self.start, self.months_done - 1) if self.months_done else ""
 
     def step(self) -> bool:
         """Advance one month, catching model exceptions.
@@ -621,10 +656,9 @@ class Run:
         except Exception as exc:  # noqa: BLE001 - any model failure is shown, not raised
             text = " ".join(str(exc).split())[:300]
             self.error = (f"The model stopped in {date}: {type(exc).__name__}: {text}. "
-                          f"The {self._steps} months before are kept")
+                          f"The {self.months_done} months before are kept")
             return False
-        self._steps += 1
-        self._payoffs.append({code: float(s.payoff) for code, s in self.model.states.items()})
+        self._record_month()
         return True
 
     def run_to(self, month: str) -> int:
@@ -649,21 +683,9 @@ class Run:
         return None
 
     # ------------------------------------------------------------------ data for views
-    def frame(self) -> pd.DataFrame:
-        """The results so far, one row per month, plus ``year`` (fractional, mid-month) and
-        ``payoff_<country>`` (US$ million/month) when the model's frame lacks it."""
-        if self._frame_cache and self._frame_cache[0] == self._steps:
-            return self._frame_cache[1]
-        df = self.model.results_frame().reset_index(drop=True)
-        if len(df):
-            df["year"] = [month_to_year(d) for d in df["date"]]
-            df = _add_payoffs(df, self._payoffs)
-        self._frame_cache = (self._steps, df)
-        return df
-
     def events(self) -> pd.DataFrame:
         """The event log so far (date, step, actor, action, detail, source)."""
-        key = (self._steps, self._changes)
+        key = (self.months_done, self._changes)
         if self._events_cache and self._events_cache[0] == key:
             return self._events_cache[1]
         log = self.model.event_log_frame()
@@ -701,8 +723,10 @@ def _add_payoffs(df: pd.DataFrame, payoffs: list[dict[str, float]]) -> pd.DataFr
 
 
 def network_view(model) -> tuple[nx.Graph, dict[str, str], dict[str, float], dict[str, str]]:
-    """Blocs, marker areas and host countries of the alliance graph's nodes (see
-    :meth:`Run.network`)."""
+    """Blocs, marker areas and host countries of the alliance graph's nodes.
+
+    See :meth:`Run.network`.
+    """
     graph = model.alliance_graph
     bloc: dict[str, str] = {}
     for comp in nx.connected_components(graph):
@@ -807,7 +831,7 @@ def consent_risk_threshold() -> float:
     return _payoff_weight("membership_cost_share", 0.02) / max(gain, 1e-9)
 
 
-class GameWorld:
+class GameWorld(_Recorded):
     """One classroom game's model: moves in, months out (see :mod:`abm_dashboard.classroom`).
 
     Every call that changes the model is one of three, recorded by the caller so a restarted
@@ -832,8 +856,7 @@ class GameWorld:
         self.info = scenario_info(CLASSROOM_SCENARIO)
         self.seed = seed
         self.round_months = round_months
-        self._payoffs: list[dict[str, float]] = []
-        self._frame_cache: tuple[int, pd.DataFrame] | None = None
+        self._start_record()
 
     # ------------------------------------------------------------------ moves
     def strategy_options(self, domain: str) -> tuple[str, ...]:
@@ -880,19 +903,17 @@ class GameWorld:
         return frozenset(self.model.states[code].pinned)
 
     def would_consent(self, code: str) -> bool:
-        """Whether a seat the model plays accepts an alliance proposal now: its perceived supply
-        risk (``risk_<country>``, last month) is above :func:`consent_risk_threshold`."""
+        """Whether a seat the model plays accepts an alliance proposal now.
+
+        It does when its perceived supply risk (``risk_<country>``, last month) is above
+        :func:`consent_risk_threshold`.
+        """
         df = self.frame()
         risk = country_values(df, "risk", code)
         now = float(risk[-1]) if risk is not None and len(risk) else 0.0
         return now > consent_risk_threshold()
 
     # ------------------------------------------------------------------ time
-    @property
-    def months_done(self) -> int:
-        """Months simulated."""
-        return len(self._payoffs)
-
     @property
     def month(self) -> str:
         """The month the next step simulates (``YYYY-MM``)."""
@@ -912,22 +933,11 @@ class GameWorld:
         n = 0
         while n < months and self.model.running:
             self.model.step()
-            self._payoffs.append({c: float(s.payoff) for c, s in self.model.states.items()})
+            self._record_month()
             n += 1
         return n
 
     # ------------------------------------------------------------------ views
-    def frame(self) -> pd.DataFrame:
-        """Results so far with ``year`` and ``payoff_<country>`` (as :meth:`Run.frame`)."""
-        if self._frame_cache and self._frame_cache[0] == self.months_done:
-            return self._frame_cache[1]
-        df = self.model.results_frame().reset_index(drop=True)
-        if len(df):
-            df["year"] = [month_to_year(d) for d in df["date"]]
-            df = _add_payoffs(df, self._payoffs)
-        self._frame_cache = (self.months_done, df)
-        return df
-
     def events(self) -> pd.DataFrame:
         """The event log so far."""
         return self.model.event_log_frame()

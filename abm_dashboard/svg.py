@@ -11,7 +11,8 @@ size here is a size on the screen: chart text grows with browser zoom, and a cha
 stacks its panels instead of shrinking them. Each chart is an ``<svg>`` with ``data-chart``
 naming it; each series is a ``<polyline>`` (lines) or ``<polygon>`` (areas) with
 ``data-series``; a transparent ``<rect class="hover-zone">`` per panel carries every line's
-value at each x for the hover tooltip; scripted events are numbered markers (``data-marker``) with their key
+value at each x for the hover tooltip; scripted events are numbered markers
+(``data-marker``) with their key
 under the panels.
 """
 
@@ -342,7 +343,8 @@ def _draw_panel(c: _Canvas, panel: Panel, px: float, top: float, pw: float, ph: 
           'stroke="#999"/>')
     for t in yticks:
         y = sy(t)
-        c.add(f'<line x1="{px:.1f}" x2="{px + pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e6e6"/>')
+        c.add(f'<line x1="{px:.1f}" x2="{px + pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+              'stroke="#e6e6e6"/>')
         c.text(px - 0.3 * f, y + 0.35 * f, _fmt(t), size=0.95 * f, anchor="end", fill="#444",
                extra=' class="tick"')
     for t in xticks:
@@ -424,10 +426,13 @@ def _draw_line(c: _Canvas, s: Series, y: np.ndarray, sx, vy, log: bool, scale: f
 
 def _hover_columns(c: _Canvas, panel: Panel, px: float, top: float, pw: float, ph: float, sx,
                    xlim: tuple[float, float]) -> None:
-    """One transparent zone over the plot carrying, for every month with data, the right edge
-    of its column (px, ``data-hover-x``) and the text of every series' value that month
+    """A transparent hover zone over the plot with every series' value each month.
+
+    It carries, for every month with data, the right edge of its column (px,
+    ``data-hover-x``) and the text of every series' value that month
     (a JSON list, ``data-hover-t``): one element instead of a column per month keeps the
-    page light; ``chart_frame.vue`` picks the text under the pointer."""
+    page light; ``chart_frame.vue`` picks the text under the pointer.
+    """
     lines = [s for s in panel.series if s.hover and not s.markers and len(s.x)]
     if not lines:
         return

@@ -224,6 +224,9 @@ def Prose(text: str, classes: Sequence[str] = ()):
 
 @solara.component_vue("countdown.vue")
 def Countdown(remaining_ms: float, label: str = "Round closes in"):
-    """A countdown that ticks in the browser from ``remaining_ms`` (milliseconds, as the
-    server counted them when it drew the page)."""
+    """A countdown that ticks in the browser.
+
+    It starts from ``remaining_ms`` (milliseconds, as the server counted them when it drew the
+    page).
+    """
 

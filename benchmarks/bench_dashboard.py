@@ -54,7 +54,7 @@ def _draw_times(scenario: str, steps: int) -> list[list[str]]:
     for _ in range(steps):
         run.step()
     rows = []
-    for name, (title, draw) in CHARTS.items():
+    for title, draw in CHARTS.values():
         best, size = float("inf"), 0
         for _ in range(5):
             t0 = time.perf_counter()

@@ -383,7 +383,7 @@ def test_one_colour_and_line_style_per_country_across_charts(stepped_run):
     styles = {prices[n] for n in ("China", "USA", "Japan")}
     assert len(styles) == 3  # overlapping lines stay apart by colour AND dash
     colour, _ = prices["World (outside China)"]
-    assert re.search(r'data-series="World \(outside China\)"[^>]*stroke-width="7', 
+    assert re.search(r'data-series="World \(outside China\)"[^>]*stroke-width="7',
                      charts.price_chart(df, values=country_values, xlim=xlim))
 
 

@@ -274,7 +274,8 @@ def test_a_restarted_server_resumes_the_game(room, tmp_path):
 def test_round_length_rounds_and_timer_settings(room):
     classroom, code, secret = room
     classroom.configure_months(code, secret, 3)
-    with pytest.raises(ClassroomError, match="Months per round must be one of 1, 2, 3, 6, 12, got 5"):
+    with pytest.raises(ClassroomError,
+                       match="Months per round must be one of 1, 2, 3, 6, 12, got 5"):
         classroom.configure_months(code, secret, 5)
     classroom.configure_rounds(code, secret, 2)
     classroom.close_round(code, secret)
