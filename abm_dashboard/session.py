@@ -485,8 +485,10 @@ class Settings:
 
 
 class _Recorded:
-    """What :class:`Run` and :class:`GameWorld` share: each month's payoffs, and the results
-    frame with the columns the views add (cached per month).
+    """What :class:`Run` and :class:`GameWorld` share.
+
+    Each month's payoffs, and the results frame with the columns the views add (cached per
+    month).
     """
 
     model: Any
