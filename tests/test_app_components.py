@@ -762,3 +762,31 @@ def test_classroom_roles_are_the_designed_five():
     assert [COUNTRIES[r].name for r in CLASSROOM_ROLES] == ["China", "USA", "Japan", "EU",
                                                             "Australia"]
     assert Marker(2024.0, "1", "x").future is False
+
+
+def test_only_the_adapter_imports_the_model_and_the_dashboard_has_no_import_cycle():
+    import ast
+    from pathlib import Path
+
+    import networkx as nx
+
+    folder = Path(__file__).resolve().parents[1] / "abm_dashboard"
+    graph = nx.DiGraph()
+    for path in folder.glob("*.py"):
+        module = path.stem
+        graph.add_node(module)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                if name == "abm" or name.startswith("abm."):
+                    assert module == "session", f"{module} imports the model ({name})"
+                if name.startswith("abm_dashboard."):
+                    target = name.split(".")[1]
+                    if (folder / f"{target}.py").exists():
+                        graph.add_edge(module, target)
+    assert nx.is_directed_acyclic_graph(graph), list(nx.simple_cycles(graph))
+    assert "session" in graph and not list(graph.successors("session"))  # the bottom layer
