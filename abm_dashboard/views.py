@@ -610,27 +610,7 @@ def Controls(state: DashboardState):
         SafeSelect("Scenario (starts at once)", options, state.draft_scenario.value,
                    on_value=guard(state.choose_scenario), on_refuse=state.refuse,
                    classes=["scenario-select"])
-        running = run is not None and run.running
-        with solara.Row(gap="4px", style="flex-wrap: wrap"):
-            solara.Button("Pause" if state.playing.value else "Play",
-                          icon_name="mdi-pause" if state.playing.value else "mdi-play",
-                          on_click=guard(lambda: state.playing.set(not state.playing.value)),
-                          color="primary", disabled=not running, small=True)
-            solara.Button("Step", icon_name="mdi-skip-next", on_click=guard(state.step),
-                          disabled=not running or state.playing.value, small=True)
-            solara.Button("Reset", icon_name="mdi-restart", on_click=guard(state.reset),
-                          small=True)
-        SafeSelect("Speed (months per second)", [(s, f"{s} months/s") for s in SPEEDS],
-                   state.speed.value, on_value=guard(state.set_speed), on_refuse=state.refuse)
-        with solara.Row(gap="4px", style="align-items: center; flex-wrap: wrap"):
-            solara.InputText("Run to (YYYY-MM)", value=state.run_to_text,
-                             continuous_update=True, style="max-width: 180px")
-            solara.Button("Run to", on_click=guard(lambda: state.run_to(state.run_to_text.value)),
-                          disabled=not running, small=True)
-        nxt = run.next_event() if run else None
-        solara.Button(f"Run to next event ({nxt.date})" if nxt else "No scripted event left",
-                      on_click=guard(state.run_to_next_event), disabled=nxt is None or not running,
-                      small=True, classes=["next-event"])
+        RunButtons(state, run)
         _number_field(state, SEED_SPEC, state.draft_seed.value)
     with solara.Card("Levers - act on Reset", margin=0, classes=["controls-levers"]):
         alliance = lever_status(info, "alliance", state.draft_alliance.value)
@@ -689,6 +669,37 @@ def Controls(state: DashboardState):
                             label="Download the event log (CSV)")
         solara.Text("Each chart has SVG and PNG buttons; hover over a chart for values.",
                     classes=["lever-help"])
+
+
+@solara.component
+def RunButtons(state: DashboardState, run: Run | None):
+    """Play / Step / Reset, speed, and run to a month or to the next event.
+
+    Redrawn after every step (it reads the version): the next event's month moves on.
+    """
+    _ = state.version.value
+    guard = state.guard
+    running = run is not None and run.running
+    with solara.Row(gap="4px", style="flex-wrap: wrap"):
+        solara.Button("Pause" if state.playing.value else "Play",
+                      icon_name="mdi-pause" if state.playing.value else "mdi-play",
+                      on_click=guard(lambda: state.playing.set(not state.playing.value)),
+                      color="primary", disabled=not running, small=True)
+        solara.Button("Step", icon_name="mdi-skip-next", on_click=guard(state.step),
+                      disabled=not running or state.playing.value, small=True)
+        solara.Button("Reset", icon_name="mdi-restart", on_click=guard(state.reset),
+                      small=True)
+    SafeSelect("Speed (months per second)", [(s, f"{s} months/s") for s in SPEEDS],
+               state.speed.value, on_value=guard(state.set_speed), on_refuse=state.refuse)
+    with solara.Row(gap="4px", style="align-items: center; flex-wrap: wrap"):
+        solara.InputText("Run to (YYYY-MM)", value=state.run_to_text,
+                         continuous_update=True, style="max-width: 180px")
+        solara.Button("Run to", on_click=guard(lambda: state.run_to(state.run_to_text.value)),
+                      disabled=not running, small=True)
+    nxt = run.next_event() if run else None
+    solara.Button(f"Run to next event ({nxt.date})" if nxt else "No scripted event left",
+                  on_click=guard(state.run_to_next_event), disabled=nxt is None or not running,
+                  small=True, classes=["next-event"])
 
 
 def _collapse(events: pd.DataFrame, kinds: frozenset[str], limit: int = 200) -> list[tuple]:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from _common import header, table
+from playwright.sync_api import Error as PlaywrightError
 
 import abm
 from abm_dashboard.session import Run, Settings, scenario_info
@@ -71,10 +72,11 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=30, help="timed steps per setting")
     ap.add_argument("--scenario", default="controls_2025")
     args = ap.parse_args()
-    if args.steps < 1:
-        ap.error("--steps must be at least 1")
+    if not 1 <= args.steps <= 40:
+        ap.error("--steps must be between 1 and 40 (two phases must fit in the scenario)")
     header("bench_dashboard: one step + redraw of every view, in chromium")
     rows = []
+    phase = "start"
     try:
         with tempfile.TemporaryDirectory() as tmp, \
                 serve_dashboard(Path(tmp) / "server.log") as url, launch_chromium() as browser:
@@ -86,13 +88,20 @@ def main() -> int:
                                    ".textContent.startsWith(t)", arg=title)
             for _ in range(2):  # warm-up through Playwright clicks (not counted)
                 probe.step()
+            phase = "default settings"
             default = [probe.timed_step() for _ in range(args.steps)]
             rows.append(["default settings (200 firms)", *_stats(default)])
+            phase = "compare mode"
             page.get_by_label("Compare with run B (faded)").check(force=True)
-            page.locator('svg[data-chart=prices] polyline[data-series$="(B)"]').first.wait_for()
+            page.locator('svg[data-chart=prices] polyline[data-series$="(B)"]').first.wait_for(
+                state="attached")
             compare = [probe.timed_step() for _ in range(args.steps)]
             rows.append(["compare mode (runs A and B)", *_stats(compare)])
+            phase = "projector mode"
             page.get_by_label("Compare with run B (faded)").uncheck(force=True)
+            probe.click_button("Reset")  # the scenario has 84 months: start again
+            page.wait_for_function("document.querySelector('svg[data-chart=prices]')"
+                                   ".getAttribute('data-step') === '0'")
             page.get_by_role("button", name="Projector mode").click()
             page.wait_for_function("document.querySelector('svg[data-chart=prices]')"
                                    "?.getAttribute('data-font') === '22'")
@@ -100,8 +109,8 @@ def main() -> int:
             rows.append(["projector mode (one chart, 22 px)", *_stats(projector)])
             probe.assert_offline_clean()
             page.close()
-    except (DashboardError, AssertionError) as exc:
-        print(f"error: {str(exc).splitlines()[0]}")
+    except (DashboardError, AssertionError, PlaywrightError) as exc:
+        print(f"error in {phase}: {str(exc).splitlines()[0]}")
         return 2
     model = _model_only(args.scenario, 2 + 2 * args.steps)[2:]
     rows.append(["model.step() alone, in this process", *_stats(model)])

@@ -668,6 +668,9 @@ def test_run_to_and_next_event_buttons(dashboard):
     state, rc = dashboard
     _button(rc, "Run to next event (2025-04)").click()
     assert state.run.value.last_month == "2025-04"
+    _button(rc, "Run to next event (2025-07)")  # the label moved on to the next event
+    _button(rc, "Step").click()
+    _button(rc, "Run to next event (2025-07)")
     state.run_to_text.value = "2025-02"
     _button(rc, "Run to").click()
     assert "Run to: 2025-02 is already simulated" in _text(rc)

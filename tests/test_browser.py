@@ -120,7 +120,8 @@ def test_controls_2025_steps_draws_views_and_takes_away_offline(server, browser,
     page.get_by_label("Compare with run B (faded)").check(force=True)
     probe.choose("Run B changes", "Demand elasticity")
     page.locator(".view-compare", has_text="B: Demand elasticity 1.0").wait_for()
-    prices.locator('polyline[data-series="World (outside China) (B)"]').first.wait_for()
+    faded = prices.locator('polyline[data-series="World (outside China) (B)"]').first
+    faded.wait_for(state="attached")
     page.evaluate("document.querySelectorAll('*').forEach(e => { e.scrollTop = 0; });"
                   "window.scrollTo(0, 0)")
     page.mouse.move(1, 1)  # no tooltip in the picture
