@@ -128,6 +128,7 @@ class RoomSnapshot:
     started: bool
     versions: dict[str, int]
     team_moves: dict[str, tuple[dict[str, str], str, float]]
+    defaults: dict[str, dict[str, str]]
 
 
 class Room:
@@ -146,6 +147,7 @@ class Room:
         self.reference: GameWorld | None = None
         self.history: pd.DataFrame | None = None
         self.snapshot: tuple[tuple, RoomSnapshot] | None = None  # for the current versions
+        self.options: dict[str, dict[str, list[tuple[str, str]]]] | None = None
 
     def bump(self, *keys: str) -> None:
         """Tell waiting pages that something they show changed."""
@@ -621,7 +623,9 @@ class Classroom:
             seat.score_round = world.payoffs(role, start)
         frame = world.frame()
         briefings = {role: world.briefing(role, start) for role in ROLES}
-        options = {role: move_options(world, role) for role in ROLES}
+        if room.options is None:  # the strategy sets never change: one copy for every page
+            room.options = {role: move_options(world, role) for role in ROLES}
+        options = room.options
         reveals = [rec["reveal"] for rec in self.store.rounds(room.code)]
         last = str(frame["date"].iloc[-1]) if len(frame) else ""
         return RoomSnapshot(
@@ -630,7 +634,8 @@ class Classroom:
             deadline=row.deadline, status=row.status, month=world.month, last_month=last,
             seats=seats, reveals=reveals, frame=frame, network=_copy_network(world.network()),
             briefings=briefings, options=options, started=world.months_done > 0,
-            versions=dict(room.versions), team_moves=team_moves)
+            versions=dict(room.versions), team_moves=team_moves,
+            defaults={role: _first_moves(reveals, role) for role in ROLES})
 
     def versions(self, code: str) -> dict[str, int]:
         """The room's current versions (what pages compare to know they are stale)."""
@@ -721,6 +726,15 @@ def get_classroom() -> Classroom:
         if _DEFAULT is None:
             _DEFAULT = Classroom(Store())
         return _DEFAULT
+
+
+def _first_moves(reveals: list[dict[str, Any]], role: str) -> dict[str, str]:
+    """The moves a team's form starts from: its moves of the last round, else none."""
+    if reveals:
+        for row in reveals[-1]["rows"]:
+            if row["role"] == role and row["played_by"] != "model":
+                return {d: row[d] for d in DOMAINS}
+    return {"export": "open", "stockpile": "hold", "alliance": "stay"}
 
 
 def _model_summary(world: GameWorld, role: str, chosen: pd.DataFrame) -> str:

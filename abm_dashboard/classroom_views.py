@@ -271,7 +271,7 @@ def StudentView(classroom: Classroom, code: str, token: str, role: str, name: st
                 "<h2>Your briefing</h2>" + briefing_html(role, snap.briefings[role])))
             if not finished:
                 MovesForm(classroom, code, token, role, snap.round, snap.options[role],
-                          snap.team_moves.get(role), _defaults(snap, role), set_message)
+                          snap.team_moves.get(role), snap.defaults[role], set_message)
             if snap.reveals:
                 solara.HTML(tag="div", classes=["reveal-card", "plain-card"], unsafe_innerHTML=(
                     "<h2>What happened last round</h2>" + reveal_html(snap.reveals[-1], role)))
@@ -318,14 +318,6 @@ def MovesForm(classroom: Classroom, code: str, token: str, role: str, round_no: 
         else:
             note = "Nothing submitted yet for your team this round."
         solara.HTML(tag="div", classes=["submitted-note"], unsafe_innerHTML=html.escape(note))
-
-
-def _defaults(snap: RoomSnapshot, role: str) -> dict[str, str]:
-    if snap.reveals:
-        for row in snap.reveals[-1]["rows"]:
-            if row["role"] == role and row["played_by"] != "model":
-                return {d: row[d] for d in ("export", "stockpile", "alliance")}
-    return {"export": "open", "stockpile": "hold", "alliance": "stay"}
 
 
 def _base_url() -> str:
