@@ -509,6 +509,7 @@ tr.mine { background: #eef5ff; }
   box-shadow: 0 1px 3px rgba(0,0,0,0.2); min-width: 0; }
 .plain-card h2 { font-size: 1.15em; font-weight: 500; margin: 0 0 8px; }
 .team-line { margin-bottom: 4px; }
+.prose ul, .prose ol { padding-left: 1.6em; }
 .countdown { font-size: 1.2em; font-weight: 600; color: #a15c00; }
 .join-help { margin: 4px 0; }
 .teacher-link code { word-break: break-all; }

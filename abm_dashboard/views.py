@@ -819,7 +819,7 @@ def Status(state: DashboardState, run: Run, version: int):
     del version  # a prop only so that the line redraws after every step
     text = (f"{run.info.title} | month {_month_title(run)} | step {run.steps_done} of "
             f"{run.horizon} | seed {run.settings.seed}"
-            + (f" | model step {state.last_step_ms:.0f} ms" if run.steps_done else "")
+            + (f" | computed in {state.last_step_ms:.0f} ms" if run.steps_done else "")
             + (" | playing" if state.playing.value else ""))
     solara.Text(text, classes=["status-line"])
     if not state.projector.value:  # on a projector the chart needs the room
@@ -1017,6 +1017,9 @@ table.compare { border-collapse: collapse; width: 100%; }
 table.compare td, table.compare th { padding: 2px 6px; border-bottom: 1px solid #eee; }
 table.compare td:not(:first-child) { text-align: right; }
 .view-info { max-width: 70em; }
+.prose ul, .prose ol { padding-left: 1.6em; margin: 4px 0 8px; }
+.prose p { margin: 4px 0 8px; }
+.prose h2 { font-size: 1.3em; font-weight: 500; margin: 14px 0 4px; }
 .projector { font-size: 22px; }
 .projector .v-btn { font-size: 18px; }
 .projector .view-events { max-height: 70vh; }

@@ -444,3 +444,18 @@ def test_wrong_links_show_the_lobby_with_one_line(room):
         assert line in text and "Traceback" not in text and "Close round" not in text
         rc.close()
     assert cls_mod.CODE_RE.match(code)
+
+
+def test_the_timer_counts_down_on_every_page(tmp_path):
+    classroom = Classroom(Store(tmp_path / "c.sqlite3"))
+    code, secret = classroom.new_room(seed=1, timer_seconds=300)
+    _, token = classroom.join(code, "EU", "Ana")
+    classroom.start_timer(code, secret)
+    for search in (f"room={code}&teacher={secret}", f"room={code}&seat={token}"):
+        box, rc = solara.render(ClassroomApp(classroom, search, lambda _: None),
+                                handle_error=False)
+        left = [w.remaining_ms for w in rc.find(v.VuetifyTemplate).widgets
+                if hasattr(w, "remaining_ms")]
+        assert len(left) == 1 and 290_000 < left[0] <= 300_000  # five minutes, ticking
+        rc.close()
+    classroom.end_game(code, secret)  # stops the timer thread
