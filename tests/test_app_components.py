@@ -793,3 +793,25 @@ def test_only_the_adapter_imports_the_model_and_the_dashboard_has_no_import_cycl
                         graph.add_edge(module, target)
     assert nx.is_directed_acyclic_graph(graph), list(nx.simple_cycles(graph))
     assert "session" in graph and not list(graph.successors("session"))  # the bottom layer
+
+
+def test_the_magnet_chart_joins_the_page_when_the_model_has_magnet_prices(monkeypatch):
+    plain = Run.frame
+
+    def with_magnets(self):
+        df = plain(self).copy()
+        if len(df):
+            df["price_magnet_china"] = 40.0
+            df["price_magnet_usa"] = 70.0
+        return df
+
+    state = DashboardState("baseline")
+    box, rc = solara.render(Dashboard(state), handle_error=False)
+    assert "magnets" not in _charts(rc)
+    monkeypatch.setattr(Run, "frame", with_magnets)
+    state.step()
+    state.step()
+    svg = _charts(rc)["magnets"]
+    assert 'data-step="2"' in svg
+    assert _strokes(svg) == {"China": ("#D55E00", ""), "USA": ("#0072B2", "9,4")}
+    rc.close()
