@@ -205,16 +205,21 @@ class PageProbe:
         return self.page.evaluate(TIMED_STEP_JS, [self.step_no() + 1, list(charts)]) / 1000.0
 
     def choose(self, label: str, option: str) -> None:
-        """Open the select labelled ``label`` and pick the option with this text."""
+        """Open the select labelled ``label``, pick the option with this text, and wait until
+        the select shows it (a click while the page is busy may be lost: then again)."""
         item = self.page.locator(".v-overlay--active .v-list-item", has_text=option).first
-        for attempt in range(3):  # a click while the page is still busy may not open it
+        field = self.page.locator(".v-select", has=self.page.get_by_label(label)).first
+        shown = field.locator(".v-select__selection-text", has_text=option)
+        for attempt in range(4):
             self.page.get_by_label(label).first.click(force=True)  # vuetify overlays it
             try:
                 item.wait_for(timeout=5_000 * (attempt + 1))
-                break
+                item.click()
+                shown.wait_for(timeout=5_000)
+                return
             except Exception:  # noqa: BLE001 - Playwright's timeout: try again
                 self.page.keyboard.press("Escape")
-        item.click()
+        raise DashboardError(f"could not choose {option!r} in {label!r}")
 
     def craft(self, label: str, value) -> int:
         """Set the value of every widget labelled ``label`` from the page's JavaScript and
