@@ -54,6 +54,7 @@ __all__ = [
     "ScenarioInfo",
     "Settings",
     "column",
+    "countries_with",
     "country_name",
     "country_values",
     "headlines",
@@ -805,7 +806,6 @@ CLASSROOM_SCENARIO = "strategic"
 #: Roles a student can take, in the order pages list them.
 CLASSROOM_ROLES: tuple[str, ...] = ("CHN", "USA", "JPN", "EU", "AUS")
 DOMAINS = ("export", "stockpile", "alliance")
-ALLIANCE_STAY, ALLIANCE_LEAVE, ALLIANCE_JOIN = "stay", "leave", "join"
 
 
 def _payoff_weight(name: str, default: float) -> float:
@@ -864,16 +864,6 @@ class GameWorld(_Recorded):
     def strategy_options(self, domain: str) -> tuple[str, ...]:
         """The model's strategies in a decision domain (``model.strategy_names``)."""
         return tuple(self.model.strategy_names(domain))
-
-    def is_exporter(self, code: str) -> bool:
-        """Whether a state's refiners sold abroad in the first month (export moves matter)."""
-        flows = self.model.last_flows
-        total = 0.0
-        for product in PRODUCTS:
-            mat = flows.get(product)
-            if mat is not None and code in mat.index:
-                total += float(mat.loc[code].sum() - mat.loc[code].get(code, 0.0))
-        return total > 0.0
 
     def execute(self, call: tuple) -> None:
         """Apply one recorded call (see the class docstring).

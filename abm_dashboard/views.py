@@ -31,6 +31,7 @@ from abm_dashboard.session import (
     LeverSpec,
     Run,
     Settings,
+    countries_with,
     country_name,
     country_values,
     headlines,
@@ -497,9 +498,11 @@ def _draw_dependence(state, run, run_b, lay):
 
 
 def _draw_outside(state, run, run_b, lay):
-    return charts.outside_china_chart(run.frame(), values=country_values, codes=list(COUNTRIES),
-                                      names=NAMES, observed=observed_history(),
-                                      xlim=_xlim(run), layout=lay, step=run.steps_done)
+    df = run.frame()
+    codes = list(dict.fromkeys(countries_with(df, "mined") + countries_with(df, "refined")))
+    return charts.outside_china_chart(df, values=country_values, codes=codes, names=NAMES,
+                                      observed=observed_history(), xlim=_xlim(run), layout=lay,
+                                      step=run.steps_done)
 
 
 def _draw_shares(state, run, run_b, lay):

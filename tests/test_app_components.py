@@ -576,7 +576,7 @@ def test_bad_input_is_refused_with_a_visible_message(dashboard):
     assert "must be a number" not in _text(rc)
     assert "Changed, waiting for Reset: demand elasticity" in _text(rc)
     _button(rc, "Reset").click()
-    assert state.run.value.model.sc.demand_elasticity == 1.0
+    assert state.run.value.model.scenario.demand_elasticity == 1.0
     assert "waiting for Reset" not in _text(rc) and "Not reset" not in _text(rc)
 
 
@@ -634,7 +634,7 @@ def test_compare_can_vary_demand_elasticity(dashboard):
     state.set_compare(True)
     assert _select(rc, "Run B changes").items[0]["value"] == "alliance"
     _select(rc, "Run B changes").v_model = "demand_elasticity"
-    assert state.run_b.value.model.sc.demand_elasticity == 1.0  # the default alternative
+    assert state.run_b.value.model.scenario.demand_elasticity == 1.0  # the default alternative
     for _ in range(18):
         state.step()
     a, b = state.run.value.frame(), state.run_b.value.frame()
