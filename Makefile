@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8765
 
-.PHONY: app test test-fast lint venv frontend chromium bench clean
+.PHONY: app classroom test test-fast lint venv frontend chromium bench clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,14 @@ chromium:
 app: frontend
 	SOLARA_TELEMETRY_MIXPANEL_ENABLE=False $(VENV)/bin/solara run app.py --host 127.0.0.1 --port $(PORT) --production
 
+# The classroom game for a class on the local network: binds every interface (students' phones
+# and laptops connect to this machine), prints the address to give them. Rooms are kept in
+# $$ABM_CLASSROOM_DIR (default ~/.local/state/rare-earth-abm). The websocket accepts pages of
+# this machine's own names and addresses only; add others with ABM_ALLOWED_HOSTS=a,b.
+classroom: frontend
+	@$(PY) -c 'from abm_dashboard.security import lan_addresses as a; ips = a() or ["<this machine>"]; print("Classroom: students open " + " or ".join(f"http://{ip}:$(PORT)/classroom" for ip in ips) + "; the teacher opens the same address and presses New room.")'
+	SOLARA_TELEMETRY_MIXPANEL_ENABLE=False $(VENV)/bin/solara run app.py --host 0.0.0.0 --port $(PORT) --production
+
 test: frontend chromium
 	$(PY) -m pytest -q
 
@@ -48,6 +56,7 @@ bench: frontend chromium
 	$(PY) benchmarks/bench_profile.py
 	$(PY) benchmarks/bench_memory.py
 	$(PY) benchmarks/bench_dashboard.py
+	$(PY) benchmarks/bench_classroom.py
 	$(PY) benchmarks/bench_sweep.py
 
 clean:

@@ -1,8 +1,10 @@
-"""Driving the dashboard in Debian's chromium: shared by the browser tests and the benchmark.
+"""Driving the app in Debian's chromium: shared by the browser tests and the benchmarks.
 
-``serve_dashboard`` starts ``solara run app.py --production`` on a free local port;
-``PageProbe`` opens it with every request to anything but that server aborted and recorded, so
-callers can prove the page works with no internet connection.
+``serve_dashboard`` starts ``solara run app.py --production`` on a free local port (with the
+classroom's database in a directory of the caller's choice); ``PageProbe`` opens a page with
+every request to anything but that server aborted and recorded, so callers can prove the page
+works with no internet connection; ``craft`` sets a widget's value from the page's own
+JavaScript and sends it over the websocket, as an attacker's script would.
 """
 
 from __future__ import annotations
@@ -16,30 +18,32 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-VIEWS_DONE_JS = """(n) => {
-  const charts = ['prices', 'shares', 'stocks', 'network', 'flows'].every(c => {
+DASHBOARD_CHARTS = ("prices", "dependence", "outside", "shares", "stocks", "network", "flows")
+VIEWS_DONE_JS = """([n, charts]) => {
+  const drawn = charts.every(c => {
     const el = document.querySelector(`svg[data-chart=${c}]`);
     return el && el.getAttribute('data-step') === String(n);
   });
   const status = document.querySelector('.status-line');
-  return charts && status && status.textContent.includes(`step ${n} of`);
+  return drawn && status && status.textContent.includes(`step ${n} of`);
 }"""
 # Clicks Step inside the page and resolves, on the first animation frame at which every view
 # shows the new step, with the milliseconds elapsed (browser clock: no Playwright round trips).
-TIMED_STEP_JS = """(n) => new Promise((resolve, reject) => {
+TIMED_STEP_JS = """([n, charts]) => new Promise((resolve, reject) => {
   const done = %s;
   const button = [...document.querySelectorAll('button')]
     .find(b => b.textContent.trim() === 'Step');
   const t0 = performance.now();
   button.click();
   const check = () => {
-    if (done(n)) resolve(performance.now() - t0);
+    if (done([n, charts])) resolve(performance.now() - t0);
     else if (performance.now() - t0 > 15000) reject(new Error('step timed out'));
     else requestAnimationFrame(check);
   };
@@ -58,18 +62,25 @@ class DashboardError(RuntimeError):
 
 
 @contextlib.contextmanager
-def serve_dashboard(log_path: Path) -> Iterator[str]:
-    """Start the dashboard on a free port; yield its URL; stop it on exit.
+def serve_dashboard(log_path: Path, classroom_dir: Path | None = None,
+                    port: int | None = None) -> Iterator[str]:
+    """Start the app on a free port (or ``port``); yield its URL; stop it on exit.
+
+    Args:
+        log_path: the server's output goes here (appended).
+        classroom_dir: ``ABM_CLASSROOM_DIR`` for the server (default: next to the log).
+        port: a port to reuse (to restart a server at the same address).
 
     Raises:
         DashboardError: the server exited or did not answer within 60 s.
     """
     subprocess.run([sys.executable, str(ROOT / "scripts" / "setup_frontend.py")], check=True,
                    cwd=ROOT, capture_output=True)
-    port = _free_port()
+    port = port or _free_port()
     solara_bin = Path(sys.executable).with_name("solara")
-    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
-    with open(log_path, "w") as log:
+    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
+           "ABM_CLASSROOM_DIR": str(classroom_dir or log_path.parent / "classroom")}
+    with open(log_path, "a") as log:
         proc = subprocess.Popen(
             [str(solara_bin), "run", "app.py", "--host", "127.0.0.1", "--port", str(port),
              "--production", "--no-open"], cwd=ROOT, env=env, stdout=log,
@@ -113,16 +124,47 @@ def launch_chromium() -> Iterator[object]:
             b.close()
 
 
-class PageProbe:
-    """A page with offline enforcement and a record of what went wrong."""
+CRAFT_JS = """async ([label, value]) => {
+  // what a script in the page can do: find the widget by its label, set any value, send it
+  const manager = solara.debug.widgetManager();
+  let hit = 0;
+  for (const promise of Object.values(manager._models)) {
+    const model = await promise;
+    if (model.get('label') === label && model.get('v_model') !== undefined) {
+      model.set('v_model', value);
+      model.save_changes();
+      hit += 1;
+    }
+  }
+  return hit;
+}"""
 
-    def __init__(self, browser, url: str):
+
+class PageProbe:
+    """A page with offline enforcement and a record of what went wrong.
+
+    Args:
+        browser: a Playwright browser (or context: anything with ``new_page``).
+        url: the page to open.
+        viewport: its size (CSS px).
+        wait_for: a selector to wait for after loading (``None``: do not wait).
+    """
+
+    def __init__(self, browser, url: str, viewport: dict | None = None,
+                 wait_for: str | None = "svg[data-chart=network]"):
         self.external: list[str] = []
         self.failed: list[str] = []
         self.errors: list[str] = []
-        self.page = browser.new_page(viewport={"width": 1600, "height": 1250})
-        self.page.set_default_timeout(20_000)
-        local = url.rstrip("/")
+        if hasattr(browser, "new_context"):  # a browser: the page gets its own context
+            self.page = browser.new_page(viewport=viewport or {"width": 1600, "height": 1250},
+                                         accept_downloads=True)
+        else:  # a context: it decides the viewport unless one is given
+            self.page = browser.new_page()
+            if viewport:
+                self.page.set_viewport_size(viewport)
+        self.page.set_default_timeout(30_000)
+        parts = urlsplit(url)
+        local = f"{parts.scheme}://{parts.netloc}"  # the server, whatever page is opened
         ws_local = local.replace("http://", "ws://")
 
         def route(r):
@@ -140,8 +182,9 @@ class PageProbe:
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.goto(url)
-        self.page.wait_for_selector("svg[data-chart=prices]")
-        self.page.wait_for_selector("svg[data-chart=network]")
+        if wait_for:
+            self.page.wait_for_selector("svg[data-chart=prices]")
+            self.page.wait_for_selector(wait_for)
 
     def step_no(self) -> int:
         return int(self.page.locator("svg[data-chart=prices]").get_attribute("data-step"))
@@ -149,21 +192,39 @@ class PageProbe:
     def click_button(self, label: str) -> None:
         self.page.get_by_role("button", name=label, exact=True).click()
 
-    def step(self) -> float:
+    def step(self, charts=DASHBOARD_CHARTS) -> float:
         """Click Step and wait until every view is redrawn; return the seconds it took."""
         n = self.step_no() + 1
         start = time.perf_counter()
         self.click_button("Step")
-        self.page.wait_for_function(VIEWS_DONE_JS, arg=n, polling="raf")
+        self.page.wait_for_function(VIEWS_DONE_JS, arg=[n, list(charts)], polling="raf")
         return time.perf_counter() - start
 
-    def timed_step(self) -> float:
+    def timed_step(self, charts=DASHBOARD_CHARTS) -> float:
         """Step from inside the page; return browser-measured seconds until all views show it."""
-        return self.page.evaluate(TIMED_STEP_JS, self.step_no() + 1) / 1000.0
+        return self.page.evaluate(TIMED_STEP_JS, [self.step_no() + 1, list(charts)]) / 1000.0
 
     def choose(self, label: str, option: str) -> None:
-        self.page.get_by_label(label).first.click(force=True)  # vuetify's field overlays it
-        self.page.locator(".v-overlay--active .v-list-item", has_text=option).first.click()
+        """Open the select labelled ``label``, pick the option with this text, and wait until
+        the select shows it (a click while the page is busy may be lost: then again)."""
+        item = self.page.locator(".v-overlay--active .v-list-item", has_text=option).first
+        field = self.page.locator(".v-select", has=self.page.get_by_label(label)).first
+        shown = field.locator(".v-select__selection-text", has_text=option)
+        for attempt in range(4):
+            self.page.get_by_label(label).first.click(force=True)  # vuetify overlays it
+            try:
+                item.wait_for(timeout=5_000 * (attempt + 1))
+                item.click()
+                shown.wait_for(timeout=5_000)
+                return
+            except Exception:  # noqa: BLE001 - Playwright's timeout: try again
+                self.page.keyboard.press("Escape")
+        raise DashboardError(f"could not choose {option!r} in {label!r}")
+
+    def craft(self, label: str, value) -> int:
+        """Set the value of every widget labelled ``label`` from the page's JavaScript and
+        send it to the server; return how many widgets were hit."""
+        return self.page.evaluate(CRAFT_JS, [label, value])
 
     def assert_offline_clean(self) -> None:
         assert self.external == [], f"page tried to reach the internet: {self.external}"
