@@ -295,9 +295,8 @@ def svg_chart(panels: Sequence[Panel], *, xlim: tuple[float, float], name: str,
     return "".join(c.parts)
 
 
-def _draw_panel(c: _Canvas, panel: Panel, px: float, top: float, pw: float, ph: float,
-                xlim: tuple[float, float], xticks: list[float], f: float, scale: float) -> None:
-    x0, x1 = xlim
+def _y_scale(panel: Panel, top: float, ph: float, f: float):
+    """(stacked cumulative values or None, y ticks, scalar and array value -> y functions)."""
     ys = [np.asarray(s.y, dtype=float) for s in panel.series]
     over = [np.asarray(s.y, dtype=float) for s in panel.overlay]
     if panel.stacked and ys and all(len(y) == len(ys[0]) for y in ys):
@@ -309,8 +308,7 @@ def _draw_panel(c: _Canvas, panel: Panel, px: float, top: float, pw: float, ph: 
         finite = [y[np.isfinite(y)] for y in ys]
         ymax = panel.ymax or max((float(v.max()) for v in finite if v.size), default=0.0)
     ymax = ymax if ymax > 0 else 1.0
-    log = panel.log and not panel.stacked
-    if log:
+    if panel.log and not panel.stacked:
         positive = [y[np.isfinite(y) & (y > 0)] for y in ys]
         lo = min((float(p.min()) for p in positive if p.size), default=1.0)
         e0 = math.floor(math.log10(lo))
@@ -323,18 +321,19 @@ def _draw_panel(c: _Canvas, panel: Panel, px: float, top: float, pw: float, ph: 
 
         def vy(v, e0=e0, e1=e1):
             return top + ph - (np.log10(v) - e0) / (e1 - e0) * ph
-    else:
-        yticks = nice_ticks(0.0, ymax * 1.05, max(int(ph / (2.6 * f)), 2))
-        ytop = max(yticks[-1], ymax * 1.05)
 
-        def sy(v, ytop=ytop):
-            return top + ph - v / ytop * ph
+        return cum, yticks, sy, vy
+    yticks = nice_ticks(0.0, ymax * 1.05, max(int(ph / (2.6 * f)), 2))
+    ytop = max(yticks[-1], ymax * 1.05)
 
-        vy = sy  # works on numpy arrays as it is
+    def sy_lin(v, ytop=ytop):
+        return top + ph - v / ytop * ph
 
-    def sx(v):
-        return px + (v - x0) / (x1 - x0) * pw
+    return cum, yticks, sy_lin, sy_lin  # the linear map works on numpy arrays as it is
 
+
+def _draw_frame(c: _Canvas, panel: Panel, px, top, pw, ph, f, yticks, xticks, sx, sy) -> None:
+    """Title, unit, box, grid lines and tick labels of a panel."""
     c.text(px + pw / 2, top - 1.55 * f, panel.title, size=1.1 * f, anchor="middle",
            weight="500")
     c.text(px, top - 0.45 * f, panel.unit, size=0.95 * f, anchor="start", fill="#444",
@@ -353,6 +352,11 @@ def _draw_panel(c: _Canvas, panel: Panel, px: float, top: float, pw: float, ph: 
               'stroke="#777"/>')
         c.text(x, top + ph + 1.3 * f, _year_label(t), size=0.95 * f, anchor="middle",
                fill="#444", extra=' class="tick"')
+
+
+def _draw_markers(c: _Canvas, panel: Panel, xlim, top, ph, f, sx) -> None:
+    """Numbered event markers, stacked when they crowd."""
+    x0, x1 = xlim
     last_x, level = -1e9, 0
     for m in sorted(panel.markers, key=lambda m: m.x):
         if not x0 <= m.x <= x1:
@@ -367,6 +371,21 @@ def _draw_panel(c: _Canvas, panel: Panel, px: float, top: float, pw: float, ph: 
         c.add(f'<circle cx="{x:.1f}" cy="{top + 0.75 * f + lift:.1f}" r="{0.68 * f:.1f}" '
               f'fill="#fff" stroke="{colour}"><title>{html.escape(m.text)}</title></circle>')
         c.text(x, top + 1.08 * f + lift, m.label, size=0.85 * f, anchor="middle", fill=colour)
+
+
+def _draw_panel(c: _Canvas, panel: Panel, px: float, top: float, pw: float, ph: float,
+                xlim: tuple[float, float], xticks: list[float], f: float, scale: float) -> None:
+    x0, x1 = xlim
+    cum, yticks, sy, vy = _y_scale(panel, top, ph, f)
+
+    def sx(v):
+        return px + (v - x0) / (x1 - x0) * pw
+
+    _draw_frame(c, panel, px, top, pw, ph, f, yticks, xticks, sx, sy)
+    _draw_markers(c, panel, xlim, top, ph, f, sx)
+    ys = [np.asarray(s.y, dtype=float) for s in panel.series]
+    over = [np.asarray(s.y, dtype=float) for s in panel.overlay]
+    log = panel.log and not panel.stacked
     c.add(f'<svg x="{px:.1f}" y="{top:.1f}" width="{pw:.1f}" height="{ph:.1f}" '
           f'viewBox="{px:.1f} {top:.1f} {pw:.1f} {ph:.1f}" overflow="hidden">')
     if cum is not None:

@@ -74,8 +74,10 @@ def _window(date: str) -> tuple[str, str]:
 
 
 def statistic_kind(text: str) -> str:
-    """How a target's statistic is computed: ``sum``, ``run_rate``, ``world_share``,
-    ``argmax_quarter`` or ``mean``."""
+    """How a target's statistic is computed.
+
+    One of ``sum``, ``run_rate``, ``world_share``, ``argmax_quarter`` or ``mean``.
+    """
     t = text.lower()
     if "quarter of maximum" in t:
         return "argmax_quarter"

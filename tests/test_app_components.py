@@ -398,7 +398,7 @@ def test_observed_history_is_drawn_with_its_sources():
     # 2009 and the mid-2011 peak for each product, each with its source
     assert len(points) == 4
     assert any(p.startswith("2011-07: 450 US$/kg - mid-2011 peak: Nd ~450") for p in points)
-    assert 'class="chart-note"' in svg and "rare-earth-facts.md" in svg
+    assert 'class="chart-note"' in svg and "docs/sources.md" in svg
 
 
 def test_mining_outside_china_is_the_sum_of_other_hosts(stepped_run):

@@ -214,8 +214,11 @@ class FirmPopulation(mesa.Agent):
             self.inventory[product] = self.inventory[product] + tonnes[node] * weight
 
     def _delivery_weights(self, product: str, node: int) -> np.ndarray:
-        """Shares of a delivery to a country among firms: its firms that use the product, else
-        its firms by their use of anything, else the firms that came from it (moved away)."""
+        """Shares of a delivery to a country among firms.
+
+        Its firms that use the product; else its firms by their use of anything; else the
+        firms that came from it (and moved away).
+        """
         for weight in (np.where(self.country == node, self.base_demand[product], 0.0),
                        np.where(self.country == node, sum(self.base_demand.values()), 0.0),
                        np.where(self.origin == node, sum(self.base_demand.values()), 0.0)):
