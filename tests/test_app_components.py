@@ -203,10 +203,10 @@ def test_run_to_a_month_and_to_the_next_scripted_event():
     run.run_to("2009-06")
     assert run.last_month == "2009-06" and run.steps_done == 6
     event = run.next_event()
-    assert (event.date, event.actor) == ("2010-01", "CHN")  # the 40% quota cut
+    assert (event.date, event.actor) == ("2009-07", "CHN")  # the second quota batch of 2009
     run.run_to(event.date)
-    assert run.last_month == "2010-01"
-    assert run.next_event().date == "2010-10"  # the embargo of Japan
+    assert run.last_month == "2009-07"
+    assert run.next_event().date == "2010-01"  # the 40% quota cut and the 2010 mining quota
 
 
 def test_bad_override_is_refused_by_the_model():
@@ -414,6 +414,7 @@ def test_mining_outside_china_is_the_sum_of_other_hosts(stepped_run):
 
 def test_magnet_chart_draws_when_the_model_has_magnet_prices(stepped_run):
     df = stepped_run.frame().copy()
+    df = df.drop(columns=session.magnet_columns(df))
     assert session.magnet_columns(df) == []
     df["price_magnet_china"] = 50.0
     df["price_magnet_japan"] = 80.0
@@ -666,11 +667,13 @@ def test_live_policy_control_takes_effect_without_reset(dashboard):
 
 def test_run_to_and_next_event_buttons(dashboard):
     state, rc = dashboard
+    _button(rc, "Run to next event (2024-01)").click()  # China's 2024 quotas, first month
+    assert state.run.value.last_month == "2024-01"
     _button(rc, "Run to next event (2025-04)").click()
     assert state.run.value.last_month == "2025-04"
-    _button(rc, "Run to next event (2025-07)")  # the label moved on to the next event
+    _button(rc, "Run to next event (2025-06)")  # the label moved on to the next event
     _button(rc, "Step").click()
-    _button(rc, "Run to next event (2025-07)")
+    _button(rc, "Run to next event (2025-06)")
     state.run_to_text.value = "2025-02"
     _button(rc, "Run to").click()
     assert "Run to: 2025-02 is already simulated" in _text(rc)
@@ -798,20 +801,23 @@ def test_only_the_adapter_imports_the_model_and_the_dashboard_has_no_import_cycl
 def test_the_magnet_chart_joins_the_page_when_the_model_has_magnet_prices(monkeypatch):
     plain = Run.frame
 
-    def with_magnets(self):
-        df = plain(self).copy()
-        if len(df):
-            df["price_magnet_china"] = 40.0
-            df["price_magnet_usa"] = 70.0
-        return df
+    def without_magnets(self):
+        df = plain(self)
+        return df.drop(columns=[c for c in df.columns if c.startswith("price_magnet_")])
 
+    monkeypatch.setattr(Run, "frame", without_magnets)
     state = DashboardState("baseline")
     box, rc = solara.render(Dashboard(state), handle_error=False)
-    assert "magnets" not in _charts(rc)
-    monkeypatch.setattr(Run, "frame", with_magnets)
+    state.step()
+    assert "magnets" not in _charts(rc)  # a world without a magnet stage has no chart
+    rc.close()
+    monkeypatch.setattr(Run, "frame", plain)
+    state = DashboardState("baseline")
+    box, rc = solara.render(Dashboard(state), handle_error=False)
     state.step()
     state.step()
     svg = _charts(rc)["magnets"]
     assert 'data-step="2"' in svg
-    assert _strokes(svg) == {"China": ("#D55E00", ""), "USA": ("#0072B2", "9,4")}
+    strokes = _strokes(svg)
+    assert strokes["China"] == ("#D55E00", "") and strokes["USA"] == ("#0072B2", "9,4")
     rc.close()
