@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -446,10 +445,11 @@ def test_sigkill_then_resume_gives_exactly_the_full_set(tmp_path):
     res = cli("run", str(spec_path), "--out", str(out), "--workers", "2", "--no-progress")
     assert res.returncode == 0, res.stderr
     assert f"{len(done_before)} already done" in res.stdout
-    files = sorted(store.runs_dir(out).iterdir())
-    assert [p.stem for p in files] == sorted(expected)  # no duplicates, no temporaries
-    for p in files:
-        assert pq.read_table(p).num_rows == 14  # every file complete and readable
+    assert store.finished_run_ids(out) == expected
+    assert not list(out.rglob("*.tmp")), "no temporaries left"
+    assert not list(store.runs_dir(out).glob("*.parquet")), "all ok runs consolidated"
+    ts = experiments.load_timeseries(out)
+    assert (ts.groupby("run_id").size() == 14).all()  # every run complete and readable
     # identical to an uninterrupted sweep
     ref = tmp_path / "ref"
     experiments.run_experiment(spec, ref, workers=1, progress=False)
