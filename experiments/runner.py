@@ -53,7 +53,7 @@ from experiments import store, workers
 from experiments.errors import CodeMismatchError, ExperimentError, StoreError
 from experiments.fingerprint import code_fingerprint, imported_code_fingerprint
 from experiments.metrics import compute_metrics, resolve_function
-from experiments.spec import RunTask, Spec, parse_spec
+from experiments.spec import RunTask, Spec, load_result_spec
 
 DEFAULT_SIMULATE = "abm:simulate"
 PACKAGES = (
@@ -264,12 +264,30 @@ class RunSummary:
     consolidated: int = 0
 
 
+def load_outcomes(spec: Spec) -> None:
+    """Import every custom outcome of a spec.
+
+    Raises:
+        ExperimentError: One line naming the metric and the import problem.
+    """
+    for m in spec.metrics:
+        if m.function:
+            try:
+                resolve_function(m.function)
+            except (ImportError, AttributeError, TypeError) as exc:
+                raise ExperimentError(
+                    f"spec {spec.name!r}: metric {m.name!r}: cannot load {m.function}: "
+                    f"{first_line(exc)}"
+                ) from None
+
+
 def spec_fingerprint(spec: Spec, simulate: str = DEFAULT_SIMULATE) -> str:
     """Return the code fingerprint of a spec's runs (see :mod:`experiments.fingerprint`).
 
     Raises:
         ExperimentError: A module cannot be imported or a file read (one line).
     """
+    load_outcomes(spec)
     try:
         return code_fingerprint(simulate, *spec.code_inputs())
     except (ImportError, AttributeError, OSError) as exc:
@@ -361,15 +379,7 @@ def preflight(spec: Spec, simulate: str = DEFAULT_SIMULATE) -> None:
         validator = _validator(simulate)
     except (ImportError, AttributeError) as exc:
         raise ExperimentError(f"cannot load the model ({simulate}): {first_line(exc)}") from None
-    for m in spec.metrics:
-        if m.function:
-            try:
-                resolve_function(m.function)
-            except (ImportError, AttributeError, TypeError) as exc:
-                raise ExperimentError(
-                    f"spec {spec.name!r}: metric {m.name!r}: cannot load {m.function}: "
-                    f"{first_line(exc)}"
-                ) from None
+    load_outcomes(spec)
     tasks = [t for t in spec.tasks(simulate) if t.seed_index == 0]
     if validator is not None:  # cheap check of every point's overrides, without running
         for task in tasks:
@@ -879,19 +889,6 @@ def _execute(
             raise stop
     finally:
         bar.close()
-
-
-def load_result_spec(out: str | Path) -> Spec:
-    """Return the spec of a result directory (``DIR/spec.toml``).
-
-    Raises:
-        ExperimentError: ``out`` is not a result directory.
-    """
-    spec_file = Path(out) / "spec.toml"
-    if not spec_file.is_file():
-        raise ExperimentError(f"{out} is not an experiment result directory (no spec.toml)")
-    return parse_spec(spec_file.read_text(encoding="utf-8"))
-
 
 
 def consolidate_dir(out: str | Path) -> int:

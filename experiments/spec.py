@@ -478,6 +478,18 @@ def load_spec(path: str | Path) -> Spec:
     return spec
 
 
+def load_result_spec(out: str | Path) -> Spec:
+    """Return the spec of a result directory (``DIR/spec.toml``, as last updated).
+
+    Raises:
+        SpecError: ``out`` is not a result directory.
+    """
+    spec_file = Path(out) / "spec.toml"
+    if not spec_file.is_file():
+        raise SpecError(f"{out} is not an experiment result directory (no spec.toml)")
+    return parse_spec(spec_file.read_text(encoding="utf-8"))
+
+
 def parse_spec(text: str) -> Spec:
     """Parse and validate spec text (see the module docstring for the format).
 
