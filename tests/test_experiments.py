@@ -939,9 +939,9 @@ def test_every_point_is_validated_with_load_scenario(tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     text = SMALL.replace("alliance = [true, false]", '"event.q.tonnes_per_yr" = [1000, 2000]')
-    from experiments.runner import preflight
-
     import recording_model
+
+    from experiments.runner import preflight
 
     preflight(parse_spec(text), simulate="recording_model:simulate")
     seen = [c for c in recording_model.CALLS if c]  # without overrides: the horizon lookup
