@@ -580,6 +580,11 @@ def parse_spec(text: str) -> Spec:
     _parse_metrics(data.get("metrics"), spec)
     _parse_report(data.get("report"), spec)
     _parse_store(data.get("store"), spec)
+    report = data.get("report")
+    kept = spec.stored_columns()
+    if kept is not None and not (isinstance(report, dict) and report.get("variables")):
+        # default figures: only of what the runs keep
+        spec.report_variables = [v for v in spec.report_variables if v in kept]
     n_runs = spec.n_points() * len(spec.seeds)
     if n_runs > MAX_RUNS:
         raise SpecError(f"the spec asks for {n_runs} runs (max {MAX_RUNS})")
