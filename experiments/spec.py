@@ -576,8 +576,11 @@ def parse_spec(text: str) -> Spec:
         if "sweep" in data:
             raise SpecError("[game] and [sweep] exclude each other: the game's profiles are "
                             "its sweep")
-        spec.game = game
-    _parse_metrics(data.get("metrics"), spec)
+        spec.game = _parse_game(game, spec)
+    metrics = data.get("metrics")
+    if spec.game is not None:  # each player's payoff is a metric of every profile
+        metrics = _game_metrics(spec.game, metrics)
+    _parse_metrics(metrics, spec)
     _parse_report(data.get("report"), spec)
     _parse_store(data.get("store"), spec)
     report = data.get("report")
@@ -757,6 +760,90 @@ def _parse_metrics(metrics: Any, spec: Spec) -> None:
         elif threshold is not None:
             raise SpecError(f"{where}: threshold applies only to stat 'months_above'")
         spec.metrics.append(Metric(name, column, stat, start, end, threshold))
+
+
+#: output-column names of the states (``payoff_<name>``), the model's scheme
+COUNTRY_SLUGS = {"CHN": "china", "USA": "usa", "JPN": "japan", "EU": "eu", "AUS": "australia",
+                 "ROW": "row"}
+GAME_DOMAINS = ("export", "stockpile", "alliance")
+_GAME_KEYS = {"players", "strategies", "start", "end", "qre_lambdas", "compare_scenario"}
+
+
+def payoff_column(code: str) -> str:
+    """Output column of a state's payoff (US$ million/month): ``payoff_<country>``."""
+    return f"payoff_{COUNTRY_SLUGS.get(code, code.lower())}"
+
+
+def _parse_game(game: dict[str, Any], spec: Spec) -> dict[str, Any]:
+    """Check a [game] section; its profiles become a factorial over strategy overrides."""
+    _unknown("[game]", set(game), _GAME_KEYS)
+    players = game.get("players")
+    if not isinstance(players, list) or len(players) < 2 or not all(
+            isinstance(p, str) and p for p in players):
+        raise SpecError("[game] players must list two or more state codes, e.g. ['CHN', 'USA']")
+    if len(set(players)) != len(players):
+        raise SpecError("[game] players has duplicates")
+    strategies = game.get("strategies")
+    if not isinstance(strategies, dict):
+        raise SpecError("[game.strategies.<STATE>] tables must give each player's strategies")
+    _unknown("[game.strategies]", set(strategies), set(players))
+    parsed: dict[str, dict[str, list[str]]] = {}
+    for p in players:
+        table = strategies.get(p)
+        if not isinstance(table, dict) or not table:
+            raise SpecError(f"[game.strategies.{p}] must map a domain ({', '.join(GAME_DOMAINS)}) "
+                            "to a list of strategy names")
+        _unknown(f"[game.strategies.{p}]", set(table), set(GAME_DOMAINS))
+        for domain, names in table.items():
+            if not isinstance(names, list) or len(names) < 1 or not all(
+                    isinstance(n, str) and n for n in names):
+                raise SpecError(f"[game.strategies.{p}] {domain} must be a list of strategy names")
+            if len(set(names)) != len(names):
+                raise SpecError(f"[game.strategies.{p}] {domain} has duplicates")
+            key = f"{STRATEGY_PREFIX}{p}.{domain}"
+            if key in spec.fixed:
+                raise SpecError(f"{key} is both fixed and played in [game]")
+            spec.parameters[key] = list(names)
+        parsed[p] = {d: list(v) for d, v in table.items()}
+        if all(len(v) == 1 for v in table.values()):
+            raise SpecError(f"[game] player {p} has a single strategy: nothing to choose")
+    where = "[game]"
+    start = _window_value(where, "start", game.get("start"))
+    end = _window_value(where, "end", game.get("end"))
+    if type(start) is type(end) and start is not None and start > end:
+        raise SpecError(f"[game] start {start!r} is after end {end!r}")
+    lambdas = game.get("qre_lambdas")
+    if lambdas is not None and (not isinstance(lambdas, list) or not lambdas or not all(
+            _is_num(v) and math.isfinite(v) and v >= 0 for v in lambdas)):
+        raise SpecError("[game] qre_lambdas must be a list of non-negative numbers")
+    compare = game.get("compare_scenario", "strategic")
+    if not isinstance(compare, str):
+        raise SpecError("[game] compare_scenario must be a scenario name ('' = no comparison)")
+    spec.design = "factorial"
+    return {"players": list(players), "strategies": parsed, "start": start, "end": end,
+            "qre_lambdas": [float(v) for v in lambdas] if lambdas else None,
+            "compare_scenario": compare}
+
+
+def _game_metrics(game: dict[str, Any], metrics: Any) -> list[dict[str, Any]]:
+    """The spec's metrics plus each player's mean payoff over the game's window."""
+    extra = []
+    for p in game["players"]:
+        m: dict[str, Any] = {"name": payoff_column(p), "column": payoff_column(p),
+                             "stat": "mean"}
+        if game["start"] is not None:
+            m["start"] = game["start"]
+        if game["end"] is not None:
+            m["end"] = game["end"]
+        extra.append(m)
+    own = metrics if isinstance(metrics, list) else ([] if metrics is None else metrics)
+    if not isinstance(own, list):
+        return own
+    names = {m.get("name") for m in own if isinstance(m, dict)}
+    clash = names & {m["name"] for m in extra}
+    if clash:
+        raise SpecError(f"metric {sorted(clash)[0]!r} is reserved for the game's payoffs")
+    return [*extra, *own]
 
 
 def _custom_metric(where: str, m: dict[str, Any]) -> Metric:

@@ -69,3 +69,43 @@ def window_outcome(frame, events, *, scale=1.0):
 def bad_outcome(frame, events):
     """A custom outcome that returns text (a failed run, with its traceback)."""
     return "not a number"
+
+
+# -- a game with a known normal form ---------------------------------------------------------
+STATES = ["CHN", "USA", "JPN"]
+STRATEGIES = {"export": ("open", "licence", "ban"), "stockpile": ("build", "hold", "release"),
+              "alliance": ("join", "stay", "leave")}
+#: prisoner's dilemma: CHN cooperates with open exports, the USA by holding its stockpile
+PD = {("open", "hold"): (3.0, 3.0), ("open", "build"): (0.0, 5.0),
+      ("ban", "hold"): (5.0, 0.0), ("ban", "build"): (1.0, 1.0)}
+#: what the "learning" states of game_model play, month by month (12 months)
+LEARNED = {"CHN": ["open"] * 3 + ["ban"] * 9, "USA": ["build", "hold"] * 6}
+
+
+def strategy_names(domain):
+    """The hook's strategy registry (as model.strategy_names)."""
+    if domain not in STRATEGIES:
+        raise ValueError(f"unknown decision domain {domain!r}")
+    return STRATEGIES[domain]
+
+
+def game_model(scenario="baseline", *, steps=None, rng=0, **overrides):
+    """Payoffs of :data:`PD` plus zero-mean seed noise (+-0.05); learning columns otherwise.
+
+    With the overrides ``strategy.CHN.export`` and ``strategy.USA.stockpile`` the states play
+    those strategies all run long; without them they play :data:`LEARNED`.
+    """
+    n = 12 if steps is None else steps
+    chn, usa = overrides.get("strategy.CHN.export"), overrides.get("strategy.USA.stockpile")
+    noise = np.random.default_rng(int(rng)).uniform(-0.05, 0.05, size=(n, 2))
+    if chn is not None and usa is not None:
+        pay = np.array(PD[(chn, usa)]) + noise
+        plays = {"CHN": [chn] * n, "USA": [usa] * n}
+    else:
+        plays = {k: (v * n)[:n] for k, v in LEARNED.items()}
+        pay = np.array([PD[(c, u)] for c, u in zip(plays["CHN"], plays["USA"], strict=True)])
+    return pd.DataFrame({
+        "date": _dates(n), "step": np.arange(n),
+        "payoff_china": pay[:, 0], "payoff_usa": pay[:, 1],
+        "strategy_china_export": plays["CHN"], "strategy_usa_stockpile": plays["USA"],
+    })
