@@ -177,7 +177,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             f"{spec.name}: {summary.total} runs; {summary.skipped} already done, "
             f"{summary.done} ok and {summary.failed} failed now"
             + (f", {summary.lost} lost (rerun to finish)" if summary.lost else "")
-            + f"; {summary.elapsed_s:.1f} s with {summary.workers} worker(s) -> {args.out}"
+            + f"; {summary.elapsed_s:.2f} s with {summary.workers} worker(s) -> {args.out}"
         )
         return 1 if summary.lost or summary.failed else 0
     if args.command == "plan":

@@ -218,23 +218,42 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def git_state(path: str | Path | None = None) -> dict[str, Any]:
-    """Return the git commit and dirty flag of the repository holding ``path``."""
+def git_state_async(path: str | Path | None = None) -> Callable[[], dict[str, Any]]:
+    """Start asking git for the commit and dirty flag; return a function that waits for them.
+
+    The two ``git`` processes run while the spec is checked (no thread is started, so the
+    worker pool can still fork safely).
+    """
     where = Path(path) if path else Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10
-        )
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-            capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    return {
-        "commit": commit.stdout.strip() if commit.returncode == 0 else None,
-        "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None,
-    }
+        procs = [
+            subprocess.Popen(cmd, cwd=where, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             text=True)
+            for cmd in (["git", "rev-parse", "HEAD"],
+                        ["git", "status", "--porcelain", "--untracked-files=no"])
+        ]
+    except OSError:
+        return lambda: {"commit": None, "dirty": None}
+
+    def result() -> dict[str, Any]:
+        out = []
+        for proc in procs:
+            try:
+                text, _ = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                text = None
+            out.append(text if proc.returncode == 0 else None)
+        return {"commit": out[0].strip() if out[0] is not None else None,
+                "dirty": bool(out[1].strip()) if out[1] is not None else None}
+
+    return result
+
+
+def git_state(path: str | Path | None = None) -> dict[str, Any]:
+    """Return the git commit and dirty flag of the repository holding ``path``."""
+    return git_state_async(path)()
 
 
 # -- orchestration ---------------------------------------------------------------------------
@@ -520,7 +539,8 @@ def _design_rows(tasks: list[RunTask]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _prepare(spec: Spec, out: Path, tasks: list[RunTask], model_fp: str | None) -> bool:
+def _prepare(spec: Spec, out: Path, tasks: list[RunTask], model_fp: str | None,
+             git: Callable[[], dict[str, Any]] = git_state) -> bool:
     """Write a new directory's files, or update the editable parts of an existing one.
 
     Returns:
@@ -544,7 +564,7 @@ def _prepare(spec: Spec, out: Path, tasks: list[RunTask], model_fp: str | None) 
             "experiment": spec.name,
             "created": now(),
             "packages": package_versions(),
-            "git": git_state(),
+            "git": git(),
             "host": socket.gethostname(),
             "platform": platform.platform(),
             "sessions": [],
@@ -680,6 +700,11 @@ def run_experiment(
         raise ExperimentError(f"--workers must be at least 1, got {workers}")
     out = Path(out).resolve()
     _check_out(out, spec, None, allow_model_change)
+    try:  # imports are start-up, not sweep: they happen before the clock starts
+        resolve(simulate)
+    except (ImportError, AttributeError) as exc:
+        raise ExperimentError(f"cannot load the model ({simulate}): {first_line(exc)}") from None
+    git = git_state_async() if _read_experiment(out) is None else git_state
     t_start = time.perf_counter()
     # Connect or start the executor before writing anything (a bad --scheduler leaves no DIR);
     # local workers import the model while the parent imports it too and checks the spec.
@@ -699,7 +724,7 @@ def run_experiment(
         _writable(out)
         with lock_dir(out):
             _check_out(out, spec, model_fp, allow_model_change)
-            spec_updated = _store_call(out, _prepare, spec, out, tasks, model_fp)
+            spec_updated = _store_call(out, _prepare, spec, out, tasks, model_fp, git)
             store.clean_temporary(out)
             finished = store.finished_run_ids(out)
             if retry_failed:
