@@ -211,6 +211,11 @@ def package_versions() -> dict[str, str | None]:
     """Return the installed versions of the packages results depend on."""
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in PACKAGES:
+        module = sys.modules.get(name.lower().replace("-", "_"))
+        version = getattr(module, "__version__", None)  # imported already: no file scan
+        if isinstance(version, str):
+            out[name] = version
+            continue
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -752,7 +757,7 @@ def run_experiment(
             try:
                 _execute(todo, str(out), executor, n_workers, counts, progress, skipped,
                          len(tasks), on_result)
-                if spec.consolidate and not counts["lost"]:
+                if _should_consolidate(spec, out, counts):
                     params = [p for p in spec.parameters if p != "scenario"]
                     consolidated = _store_call(out, store.consolidate, out, params)
             except BaseException as exc:
@@ -787,6 +792,21 @@ def run_experiment(
     )
 
 
+def _should_consolidate(spec: Spec, out: Path, counts: dict[str, int]) -> bool:
+    """Whether to consolidate at the end of a sweep: always, never, or "auto".
+
+    "auto" consolidates once :data:`experiments.store.CONSOLIDATE_MIN_RUNS` ok run files wait
+    (below that, one file per run costs nothing worth the time).
+    """
+    if counts["lost"] or spec.consolidate is False:
+        return False
+    if spec.consolidate is True:
+        return True
+    d = store.runs_dir(out)
+    return sum(1 for _ in d.glob("*.parquet")) >= store.CONSOLIDATE_MIN_RUNS if d.is_dir() \
+        else False
+
+
 def _status(out: Path, run_id: str) -> str | None:
     path = store.run_path(out, run_id)
     if path.exists():
@@ -812,8 +832,8 @@ def store_error(out: Path | str, exc: OSError) -> StoreError:
 
 
 def _chunk_size(n_todo: int, n_workers: int) -> int:
-    """Runs per submitted task: ~4 chunks per worker for balance, at most MAX_CHUNK."""
-    return max(1, min(MAX_CHUNK, n_todo // (4 * n_workers)))
+    """Runs per submitted task: >= 8 chunks per worker for balance, at most MAX_CHUNK."""
+    return max(1, min(MAX_CHUNK, n_todo // (8 * n_workers)))
 
 
 def _execute(

@@ -42,6 +42,8 @@ the outcome metrics computed per run. Example specs, one per kind of design, liv
     [store]                         # optional: what each run keeps besides its metrics
     columns = ["price_light_world", "shortage_usa"]     # (date and step always); or
     # metrics_only = true           # no time series at all
+    consolidate = "auto"            # pack run files into a dataset at the end: "auto"
+                                    # (from 200 runs), true or false
 
 Sampler designs (``latin``, ``sobol``, ``morris``) give each parameter a range instead of a
 list, ``demand_elasticity = { min = 0.05, max = 0.6 }`` (``type = "int"`` for integers),
@@ -211,7 +213,7 @@ class Spec:
     baseline: Any = None
     store_columns: list[str] | None = None
     metrics_only: bool = False
-    consolidate: bool = True
+    consolidate: bool | str = "auto"
     game: dict[str, Any] | None = None
     text: str = ""
 
@@ -403,7 +405,7 @@ class Spec:
             },
             **({"store": {"columns": self.store_columns, "metrics_only": self.metrics_only,
                           "consolidate": self.consolidate}}
-               if (self.store_columns, self.metrics_only, self.consolidate) != (None, False, True)
+               if (self.store_columns, self.metrics_only, self.consolidate) != (None, False, "auto")
                else {}),
             **({"game": self.game} if self.game is not None else {}),
         }
@@ -877,11 +879,11 @@ def _parse_store(store: Any, spec: Spec) -> None:
     _unknown("[store]", set(store), _STORE_KEYS)
     columns = store.get("columns")
     only = store.get("metrics_only", False)
-    consolidate = store.get("consolidate", True)
+    consolidate = store.get("consolidate", "auto")
     if not isinstance(only, bool):
         raise SpecError("[store] metrics_only must be true or false")
-    if not isinstance(consolidate, bool):
-        raise SpecError("[store] consolidate must be true or false")
+    if not isinstance(consolidate, bool) and consolidate != "auto":
+        raise SpecError("[store] consolidate must be true, false or \"auto\"")
     if columns is not None:
         if only:
             raise SpecError("[store] give either columns or metrics_only = true, not both")

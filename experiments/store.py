@@ -22,8 +22,10 @@ traceback, runtime_s, started, finished, worker) and the run's event log under
 
 Atomicity: every file is written to a temporary name in its directory, flushed to disk and
 renamed (``os.replace`` is atomic on POSIX); a failed write removes its temporary, and a
-rerun deletes temporaries left by a killed process. Consolidation (:func:`consolidate`) packs
-finished ok runs into a new part: it writes the part's two files, then the manifest (the
+rerun deletes temporaries left by a killed process. Consolidation (:func:`consolidate`; at the
+end of a sweep with ``[store] consolidate`` true, or "auto" from :data:`CONSOLIDATE_MIN_RUNS`
+waiting run files; or ``python -m experiments consolidate DIR``) packs finished ok runs into
+a new part: it writes the part's two files, then the manifest (the
 commit point), then deletes the packed run files. Killed before the manifest, the part is an
 orphan that the next consolidation deletes (the run files are still there); killed after it,
 leftover run files of packed runs are deleted. So a sweep killed at any moment (SIGKILL
@@ -58,6 +60,9 @@ RUNS = "runs"
 DATASET = "dataset"
 MANIFEST = "manifest.json"
 PART_MAX_RUNS = 2000
+#: with ``[store] consolidate = "auto"`` (the default) a sweep consolidates at its end once
+#: this many ok run files wait: below it, one file per run costs nothing worth the time
+CONSOLIDATE_MIN_RUNS = 200
 RUN_COLUMNS = [
     "run_id",
     "point_id",

@@ -413,7 +413,8 @@ def test_same_results_with_1_and_2_workers_and_dask(tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_then_resume_gives_exactly_the_full_set(tmp_path):
-    text = SMALL.replace("seeds = 3", "seeds = 6").replace("steps = 8", "steps = 14")
+    text = (SMALL.replace("seeds = 3", "seeds = 6").replace("steps = 8", "steps = 14")
+            + "\n[store]\nconsolidate = true\n")
     spec_path = write_spec(tmp_path, text)
     spec = parse_spec(text)
     expected = {t.run_id for t in spec.tasks()}  # 24 runs

@@ -52,7 +52,7 @@ def comparable(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_consolidated_results_equal_the_run_files(tmp_path):
     loose = parse_spec(SMALL + "\n[store]\nconsolidate = false\n")
-    packed = parse_spec(SMALL)
+    packed = parse_spec(SMALL + "\n[store]\nconsolidate = true\n")
     a, b = tmp_path / "loose", tmp_path / "packed"
     experiments.run_experiment(loose, a, workers=1, progress=False)
     s = experiments.run_experiment(packed, b, workers=1, progress=False)
@@ -164,8 +164,7 @@ def test_consolidation_interrupted_at_each_step_resumes_exactly(tmp_path, monkey
 def test_failed_runs_stay_as_files_and_retry_into_a_new_part(tmp_path):
     from tests.test_experiments import flaky_simulate  # noqa: F401 - the hook's module
 
-    text = SMALL.replace("demand_elasticity = [0.1, 0.5]", "demand_elasticity = [0.1, 0.5]")
-    spec = parse_spec(text)
+    spec = parse_spec(SMALL + "\n[store]\nconsolidate = true\n")
     out = tmp_path / "out"
     s = experiments.run_experiment(spec, out, workers=1, progress=False,
                                    simulate="tests.test_experiments:flaky_simulate")
@@ -206,12 +205,12 @@ def test_plan_counts_times_and_writes_nothing(tmp_path):
     files = list(store.runs_dir(loose).glob("*.parquet"))
     actual = sum(p.stat().st_size for p in files) / len(files)
     assert plan.run_file_bytes == pytest.approx(actual, rel=0.1)
-    packed = tmp_path / "packed"
-    experiments.run_experiment(spec, packed, workers=1, progress=False)
+    packed, packed_spec = tmp_path / "packed", parse_spec(SMALL + "\n[store]\nconsolidate = true\n")
+    experiments.run_experiment(packed_spec, packed, workers=1, progress=False)
     actual_ds = sum(p.stat().st_size for p in (packed / "dataset").rglob("*.parquet"))
     assert plan.dataset_bytes == pytest.approx(actual_ds, rel=0.3)
     # with --out: only what is missing
-    again = plan_spec(spec, workers=2, timed_runs=1, out=packed)
+    again = plan_spec(packed_spec, workers=2, timed_runs=1, out=packed)
     assert (again.done, again.todo) == (8, 0)
 
 
@@ -224,6 +223,7 @@ def test_plan_of_a_bad_spec_is_one_line(tmp_path):
 
 def test_manifest_is_plain_json(tmp_path):
     out = tmp_path / "o"
-    experiments.run_experiment(parse_spec(SMALL), out, workers=1, progress=False)
+    experiments.run_experiment(parse_spec(SMALL + "\n[store]\nconsolidate = true\n"), out,
+                               workers=1, progress=False)
     manifest = json.loads((out / "dataset" / "manifest.json").read_text())
     assert manifest["parts"][0]["runs"] == sorted(store.finished_run_ids(out))
