@@ -115,6 +115,7 @@ def speedup(args, tmp: Path) -> dict:
     whole: dict[int, list[float]] = {1: [], 2: []}
     sweep: dict[int, list[float]] = {1: [], 2: []}
     busy: dict[int, list[float]] = {1: [], 2: []}
+    busy_share: dict[int, list[float]] = {1: [], 2: []}
     for rep in range(args.repeat):  # alternate 1 and 2 workers; keep the best of each
         for workers in (1, 2):
             dest = tmp / f"w{workers}-{rep}"
@@ -127,6 +128,10 @@ def speedup(args, tmp: Path) -> dict:
             sweep[workers].append(float(re.search(r"; ([\d.]+) s with", res.stdout).group(1)))
             runs = experiments.load_results(dest)
             assert len(runs) == n and (runs["status"] == "ok").all()
+            # share of the sweep's wall time the workers spent running the model: what a
+            # shared machine cannot distort much (other load slows runs and sweep alike)
+            busy_share[workers].append(float(runs["runtime_s"].sum()) / (workers * sweep[
+                workers][-1]))
     same = comparable(tmp / "w1-0").equals(comparable(tmp / "w2-0"))
     best_w, best_s = {w: min(v) for w, v in whole.items()}, {w: min(v) for w, v in sweep.items()}
     return {
@@ -136,7 +141,13 @@ def speedup(args, tmp: Path) -> dict:
         "best_whole_1_s": best_w[1], "best_whole_2_s": best_w[2],
         "best_sweep_1_s": best_s[1], "best_sweep_2_s": best_s[2],
         "speedup_sweep": best_s[1] / best_s[2], "speedup_whole": best_w[1] / best_w[2],
+        # each repetition's 1-worker and 2-worker runs follow each other: their ratio sees
+        # about the same load, so the median of these ratios is robust to load changes
+        "pair_ratios_sweep": [a / b for a, b in zip(sweep[1], sweep[2], strict=True)],
+        "median_pair_ratio_sweep": statistics.median(a / b for a, b in
+                                                     zip(sweep[1], sweep[2], strict=True)),
         "identical_results": bool(same),
+        "worker_utilisation": busy_share,
     }
 
 
@@ -249,11 +260,16 @@ def main() -> None:
     print(f"| sweep time, 2 workers | {sp['best_sweep_2_s']:.2f} s |")
     print(f"| **sweep speedup** | **{sp['speedup_sweep']:.2f}x** "
           f"(identical results: {sp['identical_results']}) |")
+    print(f"| sweep speedup per alternating pair | "
+          f"{', '.join(f'{r:.2f}x' for r in sp['pair_ratios_sweep'])} "
+          f"(median {sp['median_pair_ratio_sweep']:.2f}x) |")
     print(f"| whole command, 1 / 2 workers | {sp['best_whole_1_s']:.2f} s / "
           f"{sp['best_whole_2_s']:.2f} s: {sp['speedup_whole']:.2f}x |")
     print(f"| all sweep times (s) | {sp['sweep_s']} |")
     print(f"| all command times (s) | {sp['whole_s']} |")
     print(f"| CPU busy before each (%) | {sp['cpu_busy_pct_before_each']} |")
+    util = {w: [round(u, 3) for u in v] for w, v in sp["worker_utilisation"].items()}
+    print(f"| worker utilisation (model time / workers x sweep time) | {util} |")
     print(f"| model time per run (median) | {ov['median_model_s'] * 1000:.0f} ms |")
     print(f"| **per-run overhead** (median) | **{ov['median_overhead_s'] * 1000:.1f} ms = "
           f"{ov['overhead_share']:.1%}** of model time (total {ov['total_overhead_share']:.1%}) |")
