@@ -17,11 +17,15 @@ Usage (from the repository root):
 
    Results of both must be identical. Before each timing the script waits (up to
    ``--idle-wait`` s) for an idle CPU and records how busy it was.
-2. Per-run overhead (target: < 5% of model time): for every run of the same sweep, in this
-   process, the wall time of the runner's whole per-run work (``run_task``: the fingerprint
-   check, the model, the metrics, the record, the atomic Parquet write) against the model
-   alone (``simulate_run`` + metrics) on the same task, alternating; medians over runs.
-3. Memory: a longer sweep (``--mem-runs`` short runs, 2 workers); the parent's resident set
+2. Per-run overhead (target: < 5% of model time): every run of the same sweep, in this
+   process, through the runner's whole per-run work (``run_task``: the code check, the model,
+   the metrics, the record, the atomic Parquet write); overhead = the call's wall time minus
+   the model-and-metrics time it records (``runtime_s``), relative to that time.
+3. Worker utilisation: for every timed sweep, the model time of all runs over (workers x
+   sweep time). Other load slows the runs and the sweep alike, so on a shared machine
+   ``2 x utilisation(2 workers) / utilisation(1 worker)`` estimates the speedup an idle
+   machine gives better than a wall-time ratio does.
+4. Memory: a longer sweep (``--mem-runs`` short runs, 2 workers); the parent's resident set
    size (RSS) is sampled after every finished run. Runs stream to disk, so it must stay flat.
 
 Writes ``benchmarks/out/bench_sweep.json`` and ``benchmarks/out/bench_sweep.png`` and prints a
@@ -55,7 +59,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import experiments  # noqa: E402
-from experiments.metrics import compute_metrics  # noqa: E402
 from experiments.runner import run_task, simulate_run  # noqa: E402
 
 
@@ -152,27 +155,30 @@ def speedup(args, tmp: Path) -> dict:
 
 
 def overhead(args, tmp: Path) -> dict:
+    """Per-run overhead measured inside one call: run_task's wall time minus its model time.
+
+    ``runtime_s`` (recorded by run_task around the model and the metrics) and the call's wall
+    time come from the same call, so other load on the machine slows both alike instead of
+    showing up as overhead.
+    """
     spec = sweep_spec(args.runs, args.steps, "bench-overhead")
     tasks = spec.tasks()
     out = tmp / "overhead"
     (out / "runs").mkdir(parents=True)
     simulate_run(tasks[0])  # warm-up
-    model, full = [], []
-    for task in tasks:  # alternate: the model alone, then the runner's whole per-run work
+    model, extra = [], []
+    for task in tasks:
         t0 = time.perf_counter()
-        frame, events = simulate_run(task)
-        compute_metrics(frame, task.metrics, events)
-        model.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        run_task(task, str(out))
-        full.append(time.perf_counter() - t0)
-    diffs = [f - m for f, m in zip(full, model, strict=True)]
-    med_model = statistics.median(model)
+        summary = run_task(task, str(out))
+        wall = time.perf_counter() - t0
+        model.append(summary["runtime_s"])
+        extra.append(wall - summary["runtime_s"])
+    shares = [e / m for e, m in zip(extra, model, strict=True)]
     return {
-        "runs": len(tasks), "median_model_s": med_model, "median_run_task_s":
-        statistics.median(full), "median_overhead_s": statistics.median(diffs),
-        "overhead_share": statistics.median(diffs) / med_model,
-        "total_overhead_share": (sum(full) - sum(model)) / sum(model),
+        "runs": len(tasks), "median_model_s": statistics.median(model),
+        "median_overhead_s": statistics.median(extra),
+        "overhead_share": statistics.median(shares),
+        "total_overhead_share": sum(extra) / sum(model),
     }
 
 
@@ -269,7 +275,10 @@ def main() -> None:
     print(f"| all command times (s) | {sp['whole_s']} |")
     print(f"| CPU busy before each (%) | {sp['cpu_busy_pct_before_each']} |")
     util = {w: [round(u, 3) for u in v] for w, v in sp["worker_utilisation"].items()}
+    est = 2 * statistics.median(sp["worker_utilisation"][2]) / statistics.median(
+        sp["worker_utilisation"][1])
     print(f"| worker utilisation (model time / workers x sweep time) | {util} |")
+    print(f"| speedup from utilisation, 2 u2 / u1 (medians) | {est:.2f}x |")
     print(f"| model time per run (median) | {ov['median_model_s'] * 1000:.0f} ms |")
     print(f"| **per-run overhead** (median) | **{ov['median_overhead_s'] * 1000:.1f} ms = "
           f"{ov['overhead_share']:.1%}** of model time (total {ov['total_overhead_share']:.1%}) |")
