@@ -12,3 +12,15 @@ class ExperimentError(ValueError):
 
 class SpecError(ExperimentError):
     """A malformed or inconsistent experiment spec."""
+
+
+class StoreError(RuntimeError):
+    """The result store cannot be written (disk full, I/O error): the sweep stops.
+
+    Finished runs are kept (each run file is complete or absent); rerunning the same command
+    resumes once the cause is fixed. The CLI prints the one-line message and exits with 1.
+    """
+
+
+class CodeMismatchError(ExperimentError):
+    """A worker imports other model code than the submitter (another checkout or version)."""

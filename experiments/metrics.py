@@ -21,11 +21,20 @@ stat            value
 =============== =====================================================================
 
 An empty window gives NaN (or None for dates).
+
+A custom outcome (``function = "module:callable"`` in the spec) is called as
+``callable(frame, events, **args)`` with the run's monthly frame and its event log (one row
+per policy change: ``date, step, actor, action, detail, source``), both cut to the metric's
+window; it returns a number (the metric ``name``) or a dict of numbers (metrics
+``<name>_<key>``). Ready-made outcomes live in :mod:`experiments.outcomes`.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
+import numbers
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -81,12 +90,72 @@ def window(frame: pd.DataFrame, start: str | int | None, end: str | int | None) 
     return frame[mask]
 
 
-def compute_metrics(frame: pd.DataFrame, metrics: Iterable[Metric]) -> dict[str, Any]:
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FUNCTIONS: dict[str, Callable[..., Any]] = {}
+
+
+def resolve_function(path: str) -> Callable[..., Any]:
+    """Import the callable of a ``"module:callable"`` path (cached per process).
+
+    Raises:
+        ImportError: The module cannot be imported.
+        AttributeError: The module has no such callable.
+        TypeError: The attribute is not callable.
+    """
+    fn = _FUNCTIONS.get(path)
+    if fn is None:
+        module, _, attr = path.partition(":")
+        fn = getattr(importlib.import_module(module), attr)
+        if not callable(fn):
+            raise TypeError(f"{path} is not callable")
+        _FUNCTIONS[path] = fn
+    return fn
+
+
+def _events_window(events: pd.DataFrame, start: str | int | None, end: str | int | None
+                   ) -> pd.DataFrame:
+    if events.empty or (start is None and end is None):
+        return events
+    return window(events, start, end)
+
+
+def custom_outcome(m: Metric, frame: pd.DataFrame, events: pd.DataFrame | None) -> dict[str, float]:
+    """Evaluate a custom outcome; return its metric values (``name`` or ``name_key``).
+
+    Raises:
+        TypeError: The callable returned something other than a number or a dict of numbers.
+    """
+    if events is None:
+        events = pd.DataFrame(columns=["date", "step", "actor", "action", "detail", "source"])
+    fn = resolve_function(m.function or "")
+    sel = window(frame, m.start, m.end) if (m.start, m.end) != (None, None) else frame
+    value = fn(sel, _events_window(events, m.start, m.end), **dict(m.args))
+    if isinstance(value, dict):
+        out = {}
+        for key, v in value.items():
+            if not isinstance(key, str) or not _KEY.match(key):
+                raise TypeError(f"metric {m.name!r}: {m.function} returned the key {key!r}, "
+                                "which is not an identifier")
+            out[f"{m.name}_{key}"] = _number(m, v)
+        return out
+    return {m.name: _number(m, value)}
+
+
+def _number(m: Metric, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"metric {m.name!r}: {m.function} returned {type(v).__name__} "
+                        f"{v!r}, not a number or a dict of numbers")
+    return float(v)
+
+
+def compute_metrics(frame: pd.DataFrame, metrics: Iterable[Metric],
+                    events: pd.DataFrame | None = None) -> dict[str, Any]:
     """Compute every metric for one run.
 
     Args:
         frame: The run's monthly frame (from ``abm.simulate``).
         metrics: Metric definitions.
+        events: The run's event log (for custom outcomes); None = an empty log.
 
     Returns:
         Metric name -> float (or ``YYYY-MM`` string for date statistics; NaN/None when the
@@ -97,6 +166,9 @@ def compute_metrics(frame: pd.DataFrame, metrics: Iterable[Metric]) -> dict[str,
     """
     out: dict[str, Any] = {}
     for m in metrics:
+        if m.function:
+            out.update(custom_outcome(m, frame, events))
+            continue
         if m.column not in frame.columns:
             raise KeyError(f"metric {m.name!r}: the model output has no column {m.column!r}")
         sel = window(frame, m.start, m.end)

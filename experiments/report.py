@@ -14,13 +14,22 @@
   shows the whole ensemble instead (mean and 2.5-97.5% band over all runs).
 * Sobol and Morris designs: ``sensitivity.csv``, a table in ``report.md`` and
   ``sensitivity_<metric>.png`` bar charts. Sobol: first-order ``S1`` and total ``ST``
-  indices with 95% bootstrap confidence; Morris: ``mu_star`` (mean absolute elementary
-  effect, with 95% confidence), ``mu`` and ``sigma``. Each point's output is its mean over
-  seeds, in the design order of the SALib sample.
+  indices with 95% bootstrap confidence, and with ``calc_second_order = true`` the
+  second-order indices ``S2`` of every pair of parameters (``sensitivity_second_order.csv``);
+  Morris: ``mu_star`` (mean absolute elementary effect, with 95% confidence), ``mu`` and
+  ``sigma``. Each point's output is its mean over seeds, in the design order of the SALib
+  sample.
+* ``[report] contrast``: ``contrasts.csv`` and a table of paired differences to the baseline
+  arm by seed (see :mod:`experiments.contrast`).
+* failed runs: a table in ``report.md`` and their full tracebacks in ``failed_runs.txt``.
+
+Every file is written atomically (complete or absent), so a report that fails half-way
+(a full disk) leaves the previous report's files intact.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import warnings
@@ -31,8 +40,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from experiments import store
+from experiments.contrast import contrast_markdown, metric_columns, paired_contrasts
 from experiments.errors import ExperimentError
-from experiments.spec import Spec, parse_spec
+from experiments.spec import Spec, load_result_spec
 from experiments.store import load_results, load_timeseries
 
 MAX_VARIANTS_PER_FIGURE = 12
@@ -89,11 +100,17 @@ def ensemble_stats(values: pd.Series) -> dict[str, float]:
     )
 
 
-def _load_spec(out: Path) -> Spec:
-    spec_file = out / "spec.toml"
-    if not spec_file.is_file():
-        raise ExperimentError(f"{out} is not an experiment result directory (no spec.toml)")
-    return parse_spec(spec_file.read_text(encoding="utf-8"))
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write a CSV file atomically."""
+    store.atomic_write_text(path, frame.to_csv(index=False))
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 110) -> None:
+    """Save a matplotlib figure as a PNG atomically, and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    _plt().close(fig)
+    store.atomic_write_bytes(path, buf.getvalue())
 
 
 def _label(params: dict[str, Any]) -> str:
@@ -106,35 +123,41 @@ def _short(v: Any) -> str:
     return format(v, ".4g") if isinstance(v, float) else str(v)
 
 
+def date_metrics(spec: Spec) -> list[str]:
+    """Return the names of the spec's date metrics (peak_date, trough_date)."""
+    return [m.name for m in spec.metrics if m.stat in DATE_STATS]
+
+
 def point_table(runs: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (long ensemble table, wide comparison table) per parameter point."""
+    """Return (long ensemble table, wide comparison table) per parameter point.
+
+    Every numeric metric column is summarised, custom outcomes' ``<name>_<key>`` included.
+    """
     params = list(spec.parameters)
+    dates = date_metrics(spec)
+    numeric = [m for m in metric_columns(runs, params) if m not in dates]
+    names = list(dict.fromkeys([*(m.name for m in spec.metrics if m.name in runs), *numeric]))
     ok = runs[runs["status"] == "ok"]
     long_rows, wide_rows = [], []
     for pid, grp in ok.groupby("point_id", sort=True):
         p = {k: grp[k].iloc[0] for k in params}
         wide = {"point_id": pid, **p, "seeds_ok": len(grp)}
-        for m in spec.metrics:
-            if m.stat in DATE_STATS:
-                counts = grp[m.name].dropna().value_counts()
+        for name in names:
+            if name in dates:
+                counts = grp[name].dropna().value_counts()
                 mode = str(counts.index[0]) if len(counts) else None
                 long_rows.append(
-                    {
-                        "point_id": pid,
-                        **p,
-                        "metric": m.name,
-                        "n": int(grp[m.name].notna().sum()),
-                        "mode": mode,
-                    }
+                    {"point_id": pid, **p, "metric": name,
+                     "n": int(grp[name].notna().sum()), "mode": mode}
                 )
-                wide[m.name] = mode
+                wide[name] = mode
                 continue
-            s = ensemble_stats(grp[m.name])
-            long_rows.append({"point_id": pid, **p, "metric": m.name, **s})
+            s = ensemble_stats(grp[name])
+            long_rows.append({"point_id": pid, **p, "metric": name, **s})
             if s["n"] > 1:
-                wide[m.name] = f"{s['mean']:.4g} [{s['ci_low']:.4g}, {s['ci_high']:.4g}]"
+                wide[name] = f"{s['mean']:.4g} [{s['ci_low']:.4g}, {s['ci_high']:.4g}]"
             else:
-                wide[m.name] = f"{s['mean']:.4g}"
+                wide[name] = f"{s['mean']:.4g}"
         wide_rows.append(wide)
     return pd.DataFrame(long_rows), pd.DataFrame(wide_rows)
 
@@ -180,8 +203,7 @@ def timeseries_figure(ts: pd.DataFrame, variable: str, spec: Spec, path: Path) -
         ax.legend(fontsize=7, loc="best")
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def sensitivity(runs: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, list[str]]:
@@ -189,26 +211,29 @@ def sensitivity(runs: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, list[str]
 
     Each point's output is the mean of the metric over the seeds that finished ok. A metric
     with a missing point (all its seeds failed) or no variance is skipped with a note.
+    Second-order Sobol indices are in ``attrs['second_order']`` (see
+    :func:`second_order_table`).
     """
     notes: list[str] = []
     problem = spec.salib_problem()
     n_points = spec.n_points()
-    rows = []
+    rows, s2_rows = [], []
     ok = runs[runs["status"] == "ok"]
     seed = spec.root_seed if spec.sampler_seed is None else spec.sampler_seed
-    for m in spec.metrics:
-        if m.stat in DATE_STATS:
+    dates = date_metrics(spec)
+    for name in metric_columns(runs, list(spec.parameters)):
+        if name in dates:
             continue
-        y = ok.groupby("point_id")[m.name].mean().reindex(range(n_points))
+        y = ok.groupby("point_id")[name].mean().reindex(range(n_points))
         if y.isna().any():
             notes.append(
-                f"{m.name}: {int(y.isna().sum())} of {n_points} points have no "
+                f"{name}: {int(y.isna().sum())} of {n_points} points have no "
                 "result; sensitivity skipped (rerun or --retry-failed)"
             )
             continue
         yv = y.to_numpy(dtype=float)
         if np.ptp(yv) == 0:
-            notes.append(f"{m.name}: constant over the design; sensitivity skipped")
+            notes.append(f"{name}: constant over the design; sensitivity skipped")
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -235,9 +260,23 @@ def sensitivity(runs: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, list[str]
                     seed=seed,
                 )
                 keys = ("mu_star", "mu_star_conf", "mu", "sigma")
-        rows += [{"metric": m.name, "parameter": name, **{k: res[k][i] for k in keys}}
-                 for i, name in enumerate(problem["names"])]
-    return pd.DataFrame(rows), notes
+        rows += [{"metric": name, "parameter": p, **{k: res[k][i] for k in keys}}
+                 for i, p in enumerate(problem["names"])]
+        if spec.design == "sobol" and spec.calc_second_order:
+            s2_rows += second_order_table(res, problem["names"], name)
+    table = pd.DataFrame(rows)
+    table.attrs["second_order"] = pd.DataFrame(
+        s2_rows, columns=["metric", "parameter_1", "parameter_2", "S2", "S2_conf"])
+    return table, notes
+
+
+def second_order_table(res: Any, names: list[str], metric: str) -> list[dict[str, Any]]:
+    """Rows of second-order Sobol indices (each pair once) from a SALib result."""
+    return [
+        {"metric": metric, "parameter_1": names[i], "parameter_2": names[j],
+         "S2": float(res["S2"][i, j]), "S2_conf": float(res["S2_conf"][i, j])}
+        for i in range(len(names)) for j in range(i + 1, len(names))
+    ]
 
 
 def sensitivity_figure(table: pd.DataFrame, metric: str, design: str, path: Path) -> None:
@@ -259,8 +298,7 @@ def sensitivity_figure(table: pd.DataFrame, metric: str, design: str, path: Path
     ax.set_title(f"{design} sensitivity of {metric}", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def make_report(out: str | Path, report_dir: str | Path | None = None) -> Path:
@@ -279,7 +317,7 @@ def make_report(out: str | Path, report_dir: str | Path | None = None) -> Path:
     out = Path(out)
     if not out.is_dir():
         raise ExperimentError(f"result directory not found: {out}")
-    spec = _load_spec(out)
+    spec = load_result_spec(out)
     runs = load_results(out)
     if runs.empty:
         raise ExperimentError(f"{out} holds no finished run yet; run the experiment first")
@@ -291,8 +329,8 @@ def make_report(out: str | Path, report_dir: str | Path | None = None) -> Path:
     failed = runs[runs["status"] != "ok"]
 
     long, wide = point_table(runs, spec)
-    long.to_csv(rdir / "ensemble.csv", index=False)
-    wide.to_csv(rdir / "comparison.csv", index=False)
+    write_csv(long, rdir / "ensemble.csv")
+    write_csv(wide, rdir / "comparison.csv")
 
     figures = []
     if n_ok:
@@ -306,7 +344,8 @@ def make_report(out: str | Path, report_dir: str | Path | None = None) -> Path:
     sens_md = ""
     if spec.design in ("sobol", "morris"):
         table, notes = sensitivity(runs, spec)
-        table.to_csv(rdir / "sensitivity.csv", index=False)
+        write_csv(table, rdir / "sensitivity.csv")
+        s2 = table.attrs.get("second_order")
         parts = [f"## Sensitivity ({spec.design})", ""]
         if spec.design == "sobol":
             parts.append(
@@ -325,8 +364,28 @@ def make_report(out: str | Path, report_dir: str | Path | None = None) -> Path:
                 path = rdir / f"sensitivity_{metric}.png"
                 sensitivity_figure(table, metric, spec.design, path)
                 parts.append(f"\n![{metric}]({path.name})")
+        if s2 is not None and spec.calc_second_order:
+            write_csv(s2, rdir / "sensitivity_second_order.csv")
+            parts += ["", "Second-order Sobol indices (interaction of each pair of parameters; "
+                      "in `sensitivity_second_order.csv`):", "",
+                      markdown_table(s2, ".3g") if len(s2) else "(none computed)"]
         parts.extend(f"- {n}" for n in notes)
         sens_md = "\n".join(parts) + "\n"
+
+    contrast_md = ""
+    if spec.contrast:
+        ctable = paired_contrasts(runs, spec.contrast, spec.baseline, list(spec.parameters))
+        write_csv(ctable, rdir / "contrasts.csv")
+        contrast_md = "\n".join([
+            f"## Paired contrasts: {spec.contrast} against {spec.contrast} = {spec.baseline!r}",
+            "",
+            "Difference arm - baseline per metric, paired by seed (common random numbers), "
+            "with its 95% t interval over seeds and the share of seeds whose difference has "
+            "the sign of the mean (all columns in `contrasts.csv`).",
+            "",
+            markdown_table(contrast_markdown(ctable, spec.contrast).head(MAX_TABLE_ROWS)),
+            "",
+        ])
 
     prov = json.loads((out / "provenance.json").read_text())
     git = prov.get("git", {})
@@ -361,6 +420,8 @@ def make_report(out: str | Path, report_dir: str | Path | None = None) -> Path:
         lines += ["## Time series (mean and 2.5-97.5% band over seeds)", ""]
         lines += [f"![{f}]({f})" for f in figures]
         lines.append("")
+    if contrast_md:
+        lines.append(contrast_md)
     if sens_md:
         lines.append(sens_md)
     if len(failed):
@@ -368,10 +429,13 @@ def make_report(out: str | Path, report_dir: str | Path | None = None) -> Path:
         lines.append(markdown_table(failed[["run_id", "seed", "error"]].head(50)))
         if len(failed) > 50:
             lines.append(f"\n... and {len(failed) - 50} more (see load_results)")
-        lines.append("")
+        lines += ["", "Full tracebacks in `failed_runs.txt`.", ""]
+        store.atomic_write_text(rdir / "failed_runs.txt", "\n".join(
+            f"== {r.run_id} (seed {r.seed})\n{r.traceback or r.error}"
+            for r in failed.itertuples()) + "\n")
     missing = n_planned - len(runs)
     if missing > 0:
         lines.append(f"Note: {missing} planned runs have not finished; rerun `run` to finish.")
     path = rdir / "report.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    store.atomic_write_text(path, "\n".join(lines) + "\n")
     return path

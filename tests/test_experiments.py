@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,7 +26,9 @@ from experiments.report import ensemble_stats, make_report
 from experiments.spec import Metric, derive_seeds, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = sorted((ROOT / "experiments" / "specs").glob("*.toml"))
+# game specs need the model core's strategy overrides: tests/test_experiments_events.py
+SPECS = sorted(p for p in (ROOT / "experiments" / "specs").glob("*.toml")
+               if not p.name.startswith("game_"))
 
 SMALL = """
 [experiment]
@@ -412,7 +413,8 @@ def test_same_results_with_1_and_2_workers_and_dask(tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_then_resume_gives_exactly_the_full_set(tmp_path):
-    text = SMALL.replace("seeds = 3", "seeds = 6").replace("steps = 8", "steps = 14")
+    text = (SMALL.replace("seeds = 3", "seeds = 6").replace("steps = 8", "steps = 14")
+            + "\n[store]\nconsolidate = true\n")
     spec_path = write_spec(tmp_path, text)
     spec = parse_spec(text)
     expected = {t.run_id for t in spec.tasks()}  # 24 runs
@@ -446,10 +448,11 @@ def test_sigkill_then_resume_gives_exactly_the_full_set(tmp_path):
     res = cli("run", str(spec_path), "--out", str(out), "--workers", "2", "--no-progress")
     assert res.returncode == 0, res.stderr
     assert f"{len(done_before)} already done" in res.stdout
-    files = sorted(store.runs_dir(out).iterdir())
-    assert [p.stem for p in files] == sorted(expected)  # no duplicates, no temporaries
-    for p in files:
-        assert pq.read_table(p).num_rows == 14  # every file complete and readable
+    assert store.finished_run_ids(out) == expected
+    assert not list(out.rglob("*.tmp")), "no temporaries left"
+    assert not list(store.runs_dir(out).glob("*.parquet")), "all ok runs consolidated"
+    ts = experiments.load_timeseries(out)
+    assert (ts.groupby("run_id").size() == 14).all()  # every run complete and readable
     # identical to an uninterrupted sweep
     ref = tmp_path / "ref"
     experiments.run_experiment(spec, ref, workers=1, progress=False)
@@ -633,3 +636,326 @@ def test_any_spec_content_parses_or_fails_with_one_line(exp, sweep, metric):
         assert str(err) and "\n" not in str(err)
     else:
         assert spec.tasks()
+
+
+# -- issue 13: bugs 2-8 ---------------------------------------------------------------------
+HOOKS = "tests.experiment_hooks"
+
+ARMS = """
+[experiment]
+name = "arms"
+scenario = "baseline"
+steps = 2
+seeds = [11, 22, 33]
+
+[sweep]
+design = "factorial"
+
+[sweep.parameters]
+arm = ["a", "b", "c"]
+level = [1, 2]
+
+[[metrics]]
+name = "mean_v"
+column = "v"
+stat = "mean"
+"""
+
+
+@pytest.mark.slow
+def test_dask_worker_importing_other_code_refuses_to_run(tmp_path, monkeypatch):
+    """Bug 2: a worker whose `abm`/hook differs from the submitter's must not run."""
+    from distributed import Client, LocalCluster
+
+    from experiments.errors import CodeMismatchError
+
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    for d, note in ((mine, "# the submitter's checkout\n"), (theirs, "# another checkout\n")):
+        d.mkdir()
+        (d / "hook_model.py").write_text("from abm import simulate, load_scenario  # noqa\n" + note)
+    monkeypatch.syspath_prepend(str(mine))
+    spec = parse_spec(SMALL.replace("seeds = 3", "seeds = 1"))
+    out = tmp_path / "out"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(lambda: sys.path.insert(0, str(theirs)))  # the worker sees the other one
+        with pytest.raises(CodeMismatchError) as err:
+            experiments.run_experiment(spec, out, scheduler=cluster.scheduler_address,
+                                       progress=False, simulate="hook_model:simulate")
+    msg = str(err.value)
+    assert "imports other model code than the submitter" in msg and "\n" not in msg
+    assert store.finished_run_ids(out) == set()  # nothing ran
+
+
+def test_scenario_file_given_by_path_is_part_of_the_fingerprint(tmp_path):
+    """Bug 3: edit one's own scenario TOML, resume: refused, not mixed."""
+    scen = tmp_path / "my_world.toml"
+    scen.write_text((ROOT / "abm" / "scenarios" / "baseline.toml").read_text())
+    spec_path = write_spec(
+        tmp_path, SMALL.replace('scenario = "baseline"', 'scenario = "my_world.toml"')
+        .replace("seeds = 3", "seeds = 1")
+    )
+    spec = experiments.load_spec(spec_path)
+    assert spec.scenario == str(scen)  # relative to the spec's folder
+    out = tmp_path / "out"
+    assert experiments.run_experiment(spec, out, workers=1, progress=False).done == 4
+    assert experiments.run_experiment(spec, out, workers=1, progress=False).skipped == 4
+    scen.write_text(scen.read_text() + "\n# an edit\n")
+    with pytest.raises(ExperimentError, match="model's code or data changed"):
+        experiments.run_experiment(experiments.load_spec(spec_path), out, workers=1,
+                                   progress=False)
+
+
+def test_simulate_hook_fingerprint_covers_the_abm_package(tmp_path, monkeypatch):
+    """Bug 3: a hook's fingerprint must change when the model package changes."""
+    import types
+
+    from experiments.fingerprint import code_fingerprint
+
+    hook = tmp_path / "thin_hook.py"
+    hook.write_text("def simulate(*a, **k):\n    return None\n")
+    fake = tmp_path / "fakeabm"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("x = 1\n")
+    (fake / "model.py").write_text("A = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "abm", types.SimpleNamespace(
+        __name__="abm", __file__=str(fake / "__init__.py")))
+    before = code_fingerprint("thin_hook:simulate")
+    (fake / "model.py").write_text("A = 2\n")  # only the model changes, not the hook
+    assert code_fingerprint("thin_hook:simulate") != before
+
+
+def test_report_follows_edited_report_section_after_resume(tmp_path):
+    """Bug 4: [report] variables edited between runs must be used by the report."""
+    base = SMALL.replace("seeds = 3", "seeds = 1") + '\n[report]\nvariables = ["n_blocs"]\n'
+    out = tmp_path / "out"
+    experiments.run_experiment(parse_spec(base), out, workers=1, progress=False)
+    edited = base.replace('variables = ["n_blocs"]', 'variables = ["shortage_usa"]')
+    again = experiments.run_experiment(parse_spec(edited), out, workers=1, progress=False)
+    assert again.skipped == 4
+    report = make_report(out)
+    assert (report.parent / "ts_shortage_usa.png").is_file()
+    assert not (report.parent / "ts_n_blocs.png").exists()
+    assert (out / "spec.toml").read_text() == edited
+    prov = json.loads((out / "provenance.json").read_text())
+    assert [s["spec_updated"] for s in prov["sessions"]] == [False, True]
+
+
+def test_metric_window_outside_the_run_is_refused(tmp_path):
+    """Bug 6: a window the run never reaches would be all-NaN; say so before running."""
+    text = SMALL.replace('start = "2024-03"', 'start = "2030-01"\nend = "2030-12"')
+    out = tmp_path / "out"
+    with pytest.raises(ExperimentError) as err:
+        experiments.run_experiment(parse_spec(text), out, workers=1, progress=False)
+    msg = str(err.value)
+    assert "'cum_short' reads 2030-01..2030-12, outside the run" in msg
+    assert "2024-01..2024-08" in msg and not out.exists()
+    steps = SMALL.replace('start = "2024-03"', "start = 8")  # steps 0..7 exist
+    with pytest.raises(ExperimentError, match="outside the run"):
+        experiments.run_experiment(parse_spec(steps), out, workers=1, progress=False)
+    # a window that overlaps the run is fine
+    ok = SMALL.replace('start = "2024-03"', 'start = "2024-06"\nend = "2031-01"')
+    from experiments.runner import preflight
+
+    preflight(parse_spec(ok))
+
+
+def test_failed_run_keeps_its_traceback(tmp_path):
+    """Bug 7: the whole traceback is kept, the error column stays one line."""
+    out = tmp_path / "out"
+    experiments.run_experiment(parse_spec(SMALL), out, workers=1, progress=False,
+                               simulate=f"{__name__}:flaky_simulate")
+    bad = experiments.load_results(out).query("status == 'failed'")
+    assert len(bad) == 3
+    tb = bad["traceback"].iloc[0]
+    assert tb.startswith("Traceback (most recent call last)")
+    assert "in flaky_simulate" in tb and "second line" in tb
+    assert (bad["error"] == "RuntimeError: injected failure").all()
+    report = make_report(out)
+    assert "in flaky_simulate" in (report.parent / "failed_runs.txt").read_text()
+
+
+def _docstring_spec() -> str:
+    import textwrap
+
+    from experiments import spec as spec_module
+
+    block = spec_module.__doc__.split("::", 1)[1].split("\nSampler designs", 1)[0]
+    return textwrap.dedent(block)
+
+
+def test_spec_docstring_example_is_a_valid_spec():
+    """Bug 8: the documented example must parse and pass the model's check."""
+    from experiments.runner import preflight
+
+    spec = parse_spec(_docstring_spec())
+    assert spec.parameters["demand_elasticity"] == [0.1, 0.4]
+    preflight(spec)
+
+
+def test_factorial_spec_reaches_the_co_financed_plant():
+    """Bug 8: the alliance question needs the horizon to reach the plant the alliance pays."""
+    import tomllib
+
+    scen = tomllib.loads((ROOT / "abm" / "scenarios" / "controls_2025.toml").read_text())
+    plant = next(e for e in scen["events"] if e["action"] == "co_invest")
+    y, m = map(int, plant["date"].split("-"))
+    k = m - 1 + plant["lead_months"]
+    online = f"{y + k // 12:04d}-{k % 12 + 1:02d}"  # 2026-04 + 36 months = 2029-04
+    spec = experiments.load_spec(ROOT / "experiments" / "specs" / "factorial.toml")
+    y0, m0 = map(int, scen["start"].split("-"))
+    k = m0 - 1 + spec.steps - 1
+    last = f"{y0 + k // 12:04d}-{k % 12 + 1:02d}"
+    assert last > online, f"the runs end {last}, before the plant is online ({online})"
+    after = [mt for mt in spec.metrics if isinstance(mt.start, str) and mt.start >= online]
+    assert after, "a metric must look at the months after the plant comes online"
+
+
+# -- custom outcomes ------------------------------------------------------------------------
+def test_custom_outcome_gets_the_windowed_frame_and_event_log(tmp_path):
+    text = ARMS + f"""
+[[metrics]]
+name = "w"
+function = "{HOOKS}:window_outcome"
+args = {{ scale = 2.0 }}
+start = 1
+"""
+    out = tmp_path / "out"
+    summary = experiments.run_experiment(parse_spec(text), out, workers=1, progress=False,
+                                         simulate=f"{HOOKS}:arm_model")
+    assert summary.done == 18
+    runs = experiments.load_results(out)
+    row = runs[(runs["arm"] == "b") & (runs["level"] == 1) & (runs["seed"] == 22)].iloc[0]
+    # window = step 1 only: v = 4.0 (ARM_TABLE), times scale 2; one event (the USA's, step 1)
+    assert row["w_total"] == 8.0 and row["w_events"] == 1.0
+    events = experiments.load_events(out)
+    assert len(events) == 36 and set(events["actor"]) == {"CHN", "USA"}
+
+
+def test_custom_outcome_returning_text_fails_the_run_with_a_clear_error(tmp_path):
+    text = ARMS + f'\n[[metrics]]\nname = "bad"\nfunction = "{HOOKS}:bad_outcome"\n'
+    out = tmp_path / "out"
+    s = experiments.run_experiment(parse_spec(text), out, workers=1, progress=False,
+                                   simulate=f"{HOOKS}:arm_model")
+    assert s.failed == 18
+    err = experiments.load_results(out)["error"].iloc[0]
+    assert "returned str 'not a number', not a number or a dict of numbers" in err
+
+
+def test_ready_made_outcomes_on_a_real_run():
+    from experiments.metrics import compute_metrics
+    from experiments.outcomes import count_events, price_gap, spell_lengths
+
+    model = abm.RareEarthModel(scenario="controls_2025", rng=3, n_firms=20)
+    for _ in range(24):
+        model.step()
+    frame, events = model.results_frame(), model.event_log_frame()
+    by_hand = sum(1 for e in model.event_log if e["actor"] == "CHN" and e["action"] == "export")
+    assert count_events(frame, events, actor="CHN", action="export") == by_hand > 0
+    short = frame["shortage_japan"].to_numpy() > 0
+    runs, k = [], 0
+    for s in short:  # spells counted by hand
+        k = k + 1 if s else 0
+        if s:
+            runs.append(k)
+    spells = spell_lengths(frame, events, column="shortage_japan")
+    assert spells["longest"] == (max(runs) if runs else 0)
+    gap = float(np.mean(frame["price_heavy_world"] / frame["price_heavy_china"] - 1))
+    assert price_gap(frame, events, product="heavy") == pytest.approx(gap)
+    got = compute_metrics(frame, [Metric("n", "", "", "2025-01", "2025-12", None,
+                                         "experiments.outcomes:count_events",
+                                         (("actor", "CHN"),))], events)
+    assert got["n"] == sum(1 for e in model.event_log
+                           if e["actor"] == "CHN" and "2025-01" <= e["date"] <= "2025-12")
+
+
+def test_custom_outcome_module_is_part_of_the_fingerprint(tmp_path, monkeypatch):
+    mod = tmp_path / "my_outcomes.py"
+    mod.write_text("def total(frame, events):\n    return float(frame['v'].sum())\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = ARMS + '\n[[metrics]]\nname = "t"\nfunction = "my_outcomes:total"\n'
+    out = tmp_path / "out"
+    kw = dict(workers=1, progress=False, simulate=f"{HOOKS}:arm_model")
+    experiments.run_experiment(parse_spec(text), out, **kw)
+    mod.write_text(mod.read_text() + "# edited\n")
+    with pytest.raises(ExperimentError, match="custom outcome's module"):
+        experiments.run_experiment(parse_spec(text), out, **kw)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (ARMS + '\n[[metrics]]\nname = "f"\nfunction = "nomodule"\n', "'module:callable'"),
+        (ARMS + '\n[[metrics]]\nname = "f"\nfunction = "a:b"\nstat = "mean"\n',
+         "stat does not apply to a custom outcome"),
+        (ARMS + '\n[[metrics]]\nname = "f"\nfunction = "a:b"\nargs = 3\n', "args must be a table"),
+        (ARMS.replace("[sweep]", "[fixed]\n\"event.x\" = 1\n\n[sweep]"), "event.<id>.<field>"),
+        (ARMS + '\n[store]\ncolumns = ["v"]\nmetrics_only = true\n', "not both"),
+        (ARMS + '\n[report]\ncontrast = "nope"\n', "not a swept parameter"),
+        (ARMS + '\n[report]\ncontrast = "arm"\nbaseline = "z"\n', "not one of the values"),
+        (ARMS + '\n[report]\nbaseline = "a"\n', "baseline needs contrast"),
+    ],
+)
+def test_new_spec_keys_one_line_errors(text, message):
+    with pytest.raises(SpecError) as err:
+        parse_spec(text)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_custom_outcome_that_cannot_be_imported_is_refused_before_running(tmp_path):
+    text = ARMS + '\n[[metrics]]\nname = "f"\nfunction = "no_such_module_x:f"\n'
+    with pytest.raises(ExperimentError, match="cannot load no_such_module_x:f"):
+        experiments.run_experiment(parse_spec(text), tmp_path / "o", workers=1,
+                                   progress=False, simulate=f"{HOOKS}:arm_model")
+    assert not (tmp_path / "o").exists()
+
+
+# -- event fields and payoff weights as parameters (spec side) -------------------------------
+def test_event_keys_quoted_or_nested_give_the_same_spec():
+    quoted = SMALL.replace("[fixed]\n", '[fixed]\n"event.quota_2011.tonnes_per_yr" = 20000\n')
+    nested = SMALL.replace("[fixed]\nn_firms = 8\n",
+                           "[fixed]\nn_firms = 8\n\n[fixed.event.quota_2011]\n"
+                           "tonnes_per_yr = 20000\n")
+    a, b = parse_spec(quoted), parse_spec(nested)
+    assert a.fixed == b.fixed == {"event.quota_2011.tonnes_per_yr": 20000, "n_firms": 8} | {}
+    swept = SMALL.replace("alliance = [true, false]",
+                          '"event.floor.date" = ["2025-07", "2026-01"]')
+    s = parse_spec(swept)
+    assert s.parameters["event.floor.date"] == ["2025-07", "2026-01"]
+    assert {t.overrides["event.floor.date"] for t in s.tasks()} == {"2025-07", "2026-01"}
+
+
+def test_every_point_is_validated_with_load_scenario(tmp_path, monkeypatch):
+    """The model's load_scenario sees every point's overrides, event keys included."""
+    mod = tmp_path / "recording_model.py"
+    mod.write_text(
+        "import abm\n"
+        "CALLS = []\n"
+        "def _model_keys(kw):\n"
+        "    return {k: v for k, v in kw.items() if not k.startswith('event.')}\n"
+        "def load_scenario(scenario, **kw):\n"
+        "    CALLS.append(dict(kw))\n"
+        "    return abm.load_scenario(scenario, **_model_keys(kw))\n"
+        "def simulate(scenario, **kw):\n"
+        "    return abm.simulate(scenario, **_model_keys(kw))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = SMALL.replace("alliance = [true, false]", '"event.q.tonnes_per_yr" = [1000, 2000]')
+    import recording_model
+
+    from experiments.runner import preflight
+
+    preflight(parse_spec(text), simulate="recording_model:simulate")
+    seen = [c for c in recording_model.CALLS if c]  # without overrides: the horizon lookup
+    assert sorted((c["event.q.tonnes_per_yr"], c["demand_elasticity"]) for c in seen) == [
+        (1000, 0.1), (1000, 0.5), (2000, 0.1), (2000, 0.5)]
+    assert all(c["n_firms"] == 8 for c in seen)
+
+
+def test_unknown_event_key_is_refused_by_the_model_in_one_line(tmp_path):
+    text = SMALL.replace("[fixed]\n", '[fixed]\n"event.no_such_event.tonnes_per_yr" = 1\n')
+    with pytest.raises(ExperimentError) as err:
+        experiments.run_experiment(parse_spec(text), tmp_path / "o", workers=1, progress=False)
+    assert "no_such_event" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "o").exists()
