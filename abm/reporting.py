@@ -16,6 +16,7 @@ import numpy as np
 from abm.columns import expand
 from abm.countries import slug
 from abm.policy import OXIDES, PRODUCTS
+from abm.strategies import recognise
 
 __all__ = ["MonthRecord", "reporters"]
 
@@ -253,6 +254,13 @@ def _bloc(model, country):
     return model.states[country].bloc or "-"
 
 
+def _strategy(model, country, domain):
+    state = model.states[country]
+    if domain == "alliance":
+        return "join" if state.bloc else "stay"
+    return recognise(model, state, domain)
+
+
 def _payoff(model, country):
     return float(model.states[country].payoff)
 
@@ -362,7 +370,10 @@ _FAMILY = {
     "supply_share_other_blocs": partial(_supply_share, key="other_blocs"),
     "supply_share_unaligned": partial(_supply_share, key="unaligned"),
     "demand_destroyed_{country}": _destroyed, "risk_{country}": _risk,
-    "bloc_{country}": _bloc, "payoff_{country}": _payoff, "mined_{host}": _mined,
+    "bloc_{country}": _bloc, "payoff_{country}": _payoff,
+    "strategy_{country}_export": partial(_strategy, domain="export"),
+    "strategy_{country}_stockpile": partial(_strategy, domain="stockpile"),
+    "strategy_{country}_alliance": partial(_strategy, domain="alliance"), "mined_{host}": _mined,
     "refined_{country}": _refined, "inventory_{country}": _inventory_at,
     "magnet_use_{oxide}": _magnet_use, "china_exports_unrecorded_{product}":
         _china_exports_unrecorded, "china_share_magnets": _china_share_magnets,

@@ -809,16 +809,9 @@ DOMAINS = ("export", "stockpile", "alliance")
 
 
 def _payoff_weight(name: str, default: float) -> float:
-    """A payoff weight from ``abm.PARAMS`` (``payoff_<name>``) or the model's weight table."""
+    """A payoff weight's default from ``abm.PARAMS`` (``payoff_<name>``)."""
     param = abm.PARAMS.get(f"payoff_{name}")
-    if param is not None:
-        return float(param.default)
-    weights = getattr(getattr(abm, "strategies", None), "PAYOFF_WEIGHTS", None)
-    if weights is None:
-        import abm.strategies as strategies
-
-        weights = strategies.PAYOFF_WEIGHTS
-    return float(weights.get(name, default))
+    return float(param.default) if param is not None else default
 
 
 def consent_risk_threshold() -> float:

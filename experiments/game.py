@@ -191,7 +191,7 @@ def simulate_learning(scenario="strategic", *, steps=None, rng=0, **overrides):
     """Run the model and record each state's strategy per domain every month.
 
     Adds ``strategy_<country>_<domain>`` columns (unless the model outputs them itself):
-    the export and stockpile strategies as the model's own ``current_strategy`` reads them,
+    the export and stockpile strategies as the model's own ``recognise`` reads them,
     and for alliances ``join`` when the state is in a bloc, else ``stay``. Returns the frame
     and the event log, like the runner's default.
     """
@@ -206,7 +206,7 @@ def simulate_learning(scenario="strategic", *, steps=None, rng=0, **overrides):
         row = {}
         for code, state in model.states.items():
             for domain in ("export", "stockpile"):
-                row[strategy_column(code, domain)] = rules.current_strategy(model, state, domain)
+                row[strategy_column(code, domain)] = rules.recognise(model, state, domain)
             row[strategy_column(code, "alliance")] = "join" if state.bloc else "stay"
         record.append(row)
     frame = model.results_frame()

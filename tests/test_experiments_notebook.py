@@ -1,9 +1,4 @@
-"""The researcher's tutorial notebook runs top to bottom (so it cannot rot).
-
-Cells tagged ``needs-core-v2`` (the game on the real model: pinned strategies and payoff
-columns come with the model core v2) are left out until that core is merged; the test checks
-there is exactly one, so the tag cannot spread. After the merge, drop ``CORE_V2_TAG`` here.
-"""
+"""The researcher's tutorial notebook runs top to bottom (so it cannot rot)."""
 
 from __future__ import annotations
 
@@ -15,15 +10,11 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "experiments_tutorial.ipynb"
-CORE_V2_TAG = "needs-core-v2"
 
 
 @pytest.mark.slow
 def test_tutorial_notebook_executes():
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    tagged = [c for c in nb.cells if CORE_V2_TAG in c.get("metadata", {}).get("tags", [])]
-    assert len(tagged) == 1
-    nb.cells = [c for c in nb.cells if c not in tagged]
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT)}}).execute()
     outputs = {i: c for i, c in enumerate(nb.cells) if c.cell_type == "code"}
