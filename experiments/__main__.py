@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--scheduler", default=None)
     val.add_argument("--no-progress", action="store_true")
     val.add_argument("--simulate", default="abm:simulate", help=argparse.SUPPRESS)
+    val.add_argument("--docs", default=None,
+                     help="also write the scored targets into this page (docs/validation.md)")
     return parser
 
 
@@ -227,6 +229,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             simulate=args.simulate,
             progress=not args.no_progress,
+            docs=args.docs,
         )
         print(f"validation report written to {path}")
         return 0
