@@ -110,7 +110,8 @@ COLUMNS: tuple[Column, ...] = (
     _C("refined_{country}", "t REO/month", "REO separated in that country"),
     _C("inventory_{country}", "t",
        "firms' inventories in that country (t oxide-equivalent)"),
-    _C("trader_stock_{oxide}", "t", "traders' speculative stocks (all desks)"),
+    _C("trader_stock_{product}", "t",
+       "traders' speculative stocks (all desks; traders hold no magnets)"),
     _C("trader_stock_{country}", "t", "stock of the trading desk at that node (both oxides)"),
     _C("chartist_share_{oxide}", "share",
        "capital-weighted share of traders following the trend rule (the rest expect prices to "

@@ -12,14 +12,19 @@ def ewa_update(att: dict[str, float], experience: dict[str, float], domain: str,
     """Experience-weighted attraction update (Camerer and Ho, Econometrica 1999), in place.
 
     ``N = phi * N_prev + 1`` and ``A_j = (phi * N_prev * A_j + (delta + (1 - delta) * [j ==
-    chosen]) * payoff_j) / N``: the strategy played is reinforced with its payoff, the others
-    with ``delta`` times their forgone payoff.
+    chosen]) * r_j) / N``: the strategy played is reinforced with its payoff, the others with
+    ``delta`` times their forgone payoff. Payoffs enter as ``r_j = payoff_j - min_k
+    payoff_k``, measured from the period's worst strategy: EWA assumes payoffs of one sign,
+    and with negative ones the played strategy's full weight would punish it more than a
+    worse forgone strategy's partial weight (the worst strategy is reinforced with 0 either
+    way, so the ordering of the period's payoffs is kept).
     """
     n_prev = experience.get(domain, 0.0)
     n_new = phi * n_prev + 1.0
+    low = min(payoffs.get(j, 0.0) for j in att) if att else 0.0
     for j in att:
         weight = delta + (1.0 - delta) * (j == chosen)
-        att[j] = (phi * n_prev * att[j] + weight * payoffs.get(j, 0.0)) / n_new
+        att[j] = (phi * n_prev * att[j] + weight * (payoffs.get(j, 0.0) - low)) / n_new
     experience[domain] = n_new
 
 

@@ -481,14 +481,15 @@ def _distribute(o: MarketOrders, sales: np.ndarray,
 def _fill_in_order(capacity: np.ndarray, amount: float) -> np.ndarray:
     """Fill ``capacity`` steps in the given order with ``amount``; the last step takes the rest.
 
-    The result sums to ``amount`` exactly (up to one rounding): the remainder is put on the
-    last step used, and when the steps hold less than the amount (steps that the solver
-    filled within tolerance) the excess goes on the last step too.
+    The result sums to ``amount`` exactly (up to one rounding) and is never negative: the
+    remainder is put on the last step used, and when the steps hold less than the amount
+    (steps that the solver filled within tolerance) the excess goes on the last step too.
     """
     cum = np.cumsum(capacity)
     take = np.clip(amount - (cum - capacity), 0.0, capacity)
     used = int(np.searchsorted(cum, amount, side="left"))
     used = min(used, capacity.size - 1)
     take[used + 1:] = 0.0
-    take[used] = amount - take[:used].sum()
+    # the rest, never below zero (the steps before may sum to a hair above the amount)
+    take[used] = max(amount - take[:used].sum(), 0.0)
     return take

@@ -157,6 +157,7 @@ class RareEarthModel(mesa.Model):
             self.exchange.remember(p, o, r, self.sc.normal_flow_weight)
             self.firms.learn(p, r.price)
         self.magnets.record(results)
+        self.magnets.thrift_heavy(self.exchange.world_price["heavy"])
         moved = self.firms.relocate(self.exchange.price)
         if moved:
             self.log_event("CHN", "relocation", f"{moved} firm(s) move production into China",

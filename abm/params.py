@@ -234,6 +234,18 @@ PARAMS: dict[str, Param] = {
     "bloc_risk_discount": _p("supply", float, 0.1, 0.0, 1.0,
                              "a miner discounts a payer's offer by this factor x the payer "
                              "country's perceived supply risk"),
+    "magnet_heavy_thrift_threshold": _p("supply", float, 1.5, 1.0, 50.0,
+                                        "remembered Dy/Tb price (multiple of reference) above "
+                                        "which magnet makers engineer Dy/Tb out of magnets"),
+    "magnet_heavy_thrift_rate_per_yr": _p("supply", float, 0.1, 0.0, 1.0,
+                                          "share of a magnet's Dy/Tb content engineered out per "
+                                          "year of high Dy/Tb prices",
+                                          "assumption; grain-boundary diffusion spread after "
+                                          "2011 (docs/sources.md: substitution up to ~10%/yr)"),
+    "magnet_heavy_thrift_max": _p("supply", float, 0.5, 0.0, 0.95,
+                                  "largest share of a magnet's Dy/Tb content that can be "
+                                  "engineered out", "assumption (approx.: grain-boundary "
+                                  "diffusion roughly halves Dy use in high-coercivity grades)"),
     "magnet_target_utilisation": _p("supply", float, 0.85, 0.1, 1.0,
                                     "magnet makers expand when their plants' utilisation, "
                                     "averaged over the window, exceeds this share",

@@ -382,7 +382,7 @@ _FAMILY = {
     "n_trade_blocs": _n_trade_blocs, "china_mined_illegal": _china_illegal,
     "china_mined_recorded": _china_recorded,
     "hhi_mining": _hhi_mining, "hhi_refining": _hhi_refining, "hhi_magnets": _hhi_magnets,
-    "trader_stock_{oxide}": _trader_stock, "trader_stock_{country}": _trader_stock_at,
+    "trader_stock_{product}": _trader_stock, "trader_stock_{country}": _trader_stock_at,
     "chartist_share_{oxide}": _chartist_share,
 }
 

@@ -702,8 +702,8 @@ class Run(_Recorded):
             ``(graph, bloc_of_node, marker_area_of_node, country_of_node)``: a bloc is a
             connected group of two or more in the alliance graph (docs/architecture.md), named
             after its alliance when its states share one, else after its states; marker areas
-            scale with the square root of purchases (states) or mine output (miners) from the graph's
-            ``size`` attribute; the country of a miner is its host.
+            scale with the square root of purchases (states) or mine output (miners) from the
+            graph's ``size`` attribute; the country of a miner is its host.
         """
         return network_view(self.model)
 

@@ -34,11 +34,10 @@ import pandas as pd
 
 from experiments import targets
 from experiments.errors import ExperimentError
-from experiments.store import atomic_write_text
 from experiments.report import _plt, markdown_table
 from experiments.runner import DEFAULT_SIMULATE, resolve, run_experiment
 from experiments.spec import parse_spec
-from experiments.store import load_timeseries
+from experiments.store import atomic_write_text, load_timeseries
 
 HISTORY_SCENARIOS = ("quota_2010", "controls_2025")
 ROOT_SEED = 2026

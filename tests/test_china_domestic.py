@@ -150,9 +150,11 @@ def test_the_reserve_buys_only_at_or_below_its_support(tmp_path):
     bought, price = np.array(bought), np.array(price)
     below, above = price < 58.0 - 1e-6, price > 58.0 + 1e-6
     assert below.any() and above.any()
-    # below the support it buys its monthly amount (up to the few % by which purchases at a
-    # node are shared pro rata with its firms' stepped orders); above it, nothing
-    assert np.all(bought[below] > 0.9 * 40.0) and np.all(bought <= 40.0 * 1.1)
+    # below the support it buys (its whole monthly amount, or a pro-rata part in months when
+    # its bid, snapped to the demand grid, is the marginal one and is shared with traders'
+    # and firms' orders at the same step); above it, nothing
+    assert np.all(bought[below] > 0.0) and np.all(bought <= 40.0 * 1.1)
+    assert np.median(bought[below]) > 0.9 * 40.0
     assert np.all(bought[above] == 0.0)
 
 
@@ -207,14 +209,16 @@ def test_mining_cost_by_hand():
 
 
 # ----------------------------------------------------------------------------- the choice
-def domestic_world(tmp_path, chn_use, other_use=5000, params=""):
-    free = 'free_from = "start"\ndecision_interval_months = 3\n' + STEADY + "\n" + params
+def domestic_world(tmp_path, chn_use, other_use=5000, params="", free_from="start"):
+    free = (f'free_from = "{free_from}"\ndecision_interval_months = 3\n' + STEADY + "\n"
+            + params)
     return make_world(tmp_path, chn_cap=95_000, alt_cap=5_000, chn_use=chn_use,
                       usa_use=other_use, jpn_use=other_use, horizon=12, params=free)
 
 
 def test_valuing_domestic_strategies_changes_nothing(tmp_path):
-    world = domestic_world(tmp_path, chn_use=10_000)
+    # not free before 2031: the first month enacts nothing, so the policy is still the default
+    world = domestic_world(tmp_path, chn_use=10_000, free_from="2031-01")
     m = abm.RareEarthModel(scenario=str(world), rng=0)
     m.step()
     chn = m.states["CHN"]
@@ -228,6 +232,7 @@ def test_valuing_domestic_strategies_changes_nothing(tmp_path):
 
 
 def _cut_gain(path):
+    """Value of a cut over steady after one month in which China enacted nothing."""
     m = abm.RareEarthModel(scenario=str(path), rng=0)
     m.step()
     v = domestic_payoffs(m, m.states["CHN"], ("steady", "cut"))
@@ -239,11 +244,12 @@ def test_a_cut_pays_an_exporter_and_not_a_state_whose_industry_uses_its_output(t
     # 20 kt NdPr used) a cut raises what the world pays it. When its own firms use nearly all
     # of it (19 kt; 0.2 kt abroad), the higher price only moves money from its industry to
     # its refiners, while it sells less: the cut does not pay
-    exporter = _cut_gain(domestic_world(tmp_path / "x", 10_000))
-    closed = _cut_gain(domestic_world(tmp_path / "c", 19_000, other_use=100))
+    later = "2031-01"
+    exporter = _cut_gain(domestic_world(tmp_path / "x", 10_000, free_from=later))
+    closed = _cut_gain(domestic_world(tmp_path / "c", 19_000, other_use=100, free_from=later))
     assert exporter > 0 > closed
     # without the downstream term (its industry's cost not counted), the cut would pay
-    blind = _cut_gain(domestic_world(tmp_path / "b", 19_000, other_use=100,
+    blind = _cut_gain(domestic_world(tmp_path / "b", 19_000, other_use=100, free_from=later,
                                      params="payoff_downstream_weight = 0.0"))
     assert blind > 0
 

@@ -208,7 +208,9 @@ def test_the_2025_us_floor_binds_mp_materials_only(run):
 
 
 def test_an_open_floor_is_still_chosen_by_miners_outside_china():
-    m = abm.RareEarthModel(scenario="controls_2025", rng=0, **{"event.floor.miners": "open"})
+    # a floor well above the market (300 US$/kg), open to every miner the US may pay
+    m = abm.RareEarthModel(scenario="controls_2025", rng=0, **{"event.floor.miners": "open",
+                                                                "event.floor.usd_per_kg": 300})
     for _ in range(36):
         m.step()
     log = m.event_log_frame()

@@ -66,7 +66,8 @@ def check_month(model: abm.RareEarthModel) -> None:
         flows = model.last_flows[p].to_numpy()
         assert np.isfinite(flows).all() and (flows >= 0).all(), (model.date, p, flows.min())
         for code, s in model.states.items():
-            assert math.isfinite(s.stockpile[p]) and s.stockpile[p] >= 0, (model.date, code, p)
+            stock = s.stockpile.get(p, 0.0)  # states stockpile the oxides
+            assert math.isfinite(stock) and stock >= 0, (model.date, code, p)
     for m in model.miners:
         assert math.isfinite(m.capacity_tpm) and m.capacity_tpm >= 0, (model.date, m.mine_id)
         assert math.isfinite(m.output_tpm) and 0 <= m.output_tpm, (model.date, m.mine_id)
@@ -92,7 +93,8 @@ def check_frame(df: pd.DataFrame, opening: dict[str, float], start: str, steps: 
     high = num[shares].max()
     assert (high <= 1 + REL_TOL).all(), f"shares above 1: {high[high > 1 + REL_TOL].to_dict()}"
     for p in PRODUCTS:
-        held = (df[f"inventory_{p}"] + df[f"producer_stock_{p}"] + df[f"stockpiles_{p}"])
+        held = (df[f"inventory_{p}"] + df[f"producer_stock_{p}"] + df[f"stockpiles_{p}"]
+                + df[f"trader_stock_{p}"])
         held = held.to_numpy(float)
         before = np.concatenate([[opening[p]], held[:-1]])
         prod = df[f"production_{p}"].to_numpy(float)
@@ -177,13 +179,13 @@ def test_a_month_that_clears_at_price_zero_does_not_break_the_next():
     """Found by the random test: documented lower ends together give a zero price.
 
     Sellers who ask nothing (``seller_reserve_frac`` 0), free links, firms that never top up
-    their stock and inelastic demand: the first month's surplus clears at 0 US$/kg (a
-    legitimate outcome), and the next month's demand grid, centred on that price, must still
-    be a valid grid (strictly decreasing prices) rather than all zeros.
+    their stock, inelastic demand and no traders to buy the glut: the first month's surplus
+    clears at 0 US$/kg (a legitimate outcome), and the next month's demand grid, centred on
+    that price, must still be a valid grid (strictly decreasing prices) rather than all zeros.
     """
     lows = {name: abm.PARAMS[name].lo for name in (
         "demand_elasticity", "inventory_adjust_rate", "seller_reserve_frac", "link_cost_frac",
-        "ally_preference_frac")}
+        "ally_preference_frac", "trader_capital_share")}
     assert set(lows.values()) == {0.0}
     df, _ = run_checked("baseline", steps=3, seed=0, **lows)
     assert df["price_light_china"].iloc[0] == 0.0  # the surplus month, as described above

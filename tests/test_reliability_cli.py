@@ -99,15 +99,15 @@ def test_non_ascii_text_values_are_not_taken_for_numbers(capsys):
 # ----------------------------------------------------------------------------- months
 
 def test_steps_past_the_horizon_warn_that_the_run_extrapolates(capsys):
-    horizon = abm.load_scenario("quota_2010").horizon_months  # 84 months from 2009-01
-    assert horizon == 84
+    horizon = abm.load_scenario("quota_2010").horizon_months  # 108 months from 2009-01
+    assert horizon == 108
     code, stdout, err = run_main(capsys, "run", "--scenario", "quota_2010", "--steps",
                                  str(horizon + 2), "--set", "n_firms=20")
     assert code == 0
-    assert err == ("warning: 86 months run past the scenario's horizon of 84 months (2009-01 "
-                   "to 2015-12); from 2016-01 the model extrapolates beyond the period its data "
+    assert err == ("warning: 110 months run past the scenario's horizon of 108 months (2009-01 "
+                   "to 2017-12); from 2018-01 the model extrapolates beyond the period its data "
                    "and events describe\n")
-    assert "86 months from 2009-01" in stdout
+    assert "110 months from 2009-01" in stdout
 
 
 def test_no_warning_within_the_horizon(capsys):

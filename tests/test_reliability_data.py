@@ -172,7 +172,8 @@ FIELDS = [
     ("states.csv", "2024,AUS,", "code", " ", "must not be empty"),
     ("refining.csv", "2024,USA,", "source", "", "must not be empty"),
     ("mines.csv", "2024,BRAZIL,", "refine_country", "XXX",
-     "'XXX' is not a state in states.csv for 2024 (known: AUS, CHN, EU, JPN, ROW, USA)"),
+     "'XXX' is not a state in states.csv for 2024 (known: AUS, CHN, EU, IND, JPN, KOR, MYS, "
+     "ROW, USA, VNM)"),
     ("refining.csv", "2024,EU,", "country", "ZZZ", "'ZZZ' is not a state"),
     ("links.csv", "ROW,JPN,", "cost_frac", "2", "expected a finite number within [0, 1]"),
 ]
@@ -240,7 +241,9 @@ def test_shipped_data_passes_with_typed_columns():
             assert df[col].dtype.kind in "fi", (name, col)
     w = load_world(2024)
     assert w.reference_price("light") == 60.0 and w.reference_price("heavy") == 265.0
-    assert set(w.states["code"]) == {"CHN", "USA", "JPN", "EU", "AUS", "ROW"}
+    assert w.reference_price("magnet") == 52.0
+    assert set(w.states["code"]) == {"CHN", "USA", "JPN", "EU", "AUS", "ROW", "KOR", "MYS", "IND",
+                                     "VNM"}
 
 
 def test_observed_history_is_validated(tmp_path):

@@ -237,7 +237,7 @@ def _ban_world(tmp_path, chn_cap, alt_cap, params=""):
 def test_mass_balance_holds_with_traders_trading(tmp_path):
     path = _ban_world(tmp_path, 60_000, 40_000)
     model = abm.RareEarthModel(scenario=path, rng=0, **TRADERS)
-    opening = {p: model._holdings()[p] for p in ("light", "heavy")}
+    opening = {p: model.holdings()[p] for p in ("light", "heavy")}
     for _ in range(model.horizon):
         model.step()  # the model checks the balance every month (ConservationError)
     df = model.results_frame()

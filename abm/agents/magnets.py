@@ -35,6 +35,7 @@ class MagnetMakers(mesa.Agent):
         pipeline: [(node, t/month, ready month)] capacity under construction.
         rents: list of (C,) capacity utilisation of past months (newest last).
         made: (C,) t made last month.
+        heavy_thrift: share of the Dy/Tb content engineered out of a magnet so far.
     """
 
     def __init__(self, model, countries: tuple[str, ...], recipe: dict[str, float],
@@ -47,6 +48,9 @@ class MagnetMakers(mesa.Agent):
         self.pipeline: list[tuple[int, float, int]] = []
         self.rents: list[np.ndarray] = []
         self.made = np.zeros(len(countries))
+        self.base_recipe = dict(recipe)
+        self.heavy_thrift = 0.0
+        self._heavy_memory = 1.0
 
     @property
     def active(self) -> bool:
@@ -77,6 +81,25 @@ class MagnetMakers(mesa.Agent):
         with np.errstate(invalid="ignore", divide="ignore"):
             use = np.where(self.capacity_tpm > 0, self.made / self.capacity_tpm, 0.0)
         self.rents = (self.rents + [use])[-self.model.sc.magnet_investment_window_months:]
+
+    def thrift_heavy(self, heavy_price_world: float) -> None:
+        """Engineer Dy/Tb out of magnets while its price stays high (grain-boundary diffusion).
+
+        The remembered Dy/Tb price (EWMA, ``price_memory_weight``) above
+        ``magnet_heavy_thrift_threshold`` x the reference price raises the thrift by
+        ``magnet_heavy_thrift_rate_per_yr`` a year, up to ``magnet_heavy_thrift_max``; the
+        know-how stays when prices fall.
+        """
+        if not self.active or "heavy" not in self.base_recipe:
+            return
+        sc = self.model.sc
+        w = sc.price_memory_weight
+        ratio = heavy_price_world / self.model.p_ref["heavy"]
+        self._heavy_memory = (1 - w) * self._heavy_memory + w * ratio
+        if self._heavy_memory > sc.magnet_heavy_thrift_threshold:
+            self.heavy_thrift = min(self.heavy_thrift + sc.magnet_heavy_thrift_rate_per_yr / 12.0,
+                                    sc.magnet_heavy_thrift_max)
+        self.recipe["heavy"] = self.base_recipe["heavy"] * (1.0 - self.heavy_thrift)
 
     def invest(self) -> None:
         """Bring finished plants online; commit expansions where rents beat the hurdle."""
