@@ -41,11 +41,12 @@ classroom: frontend
 	@$(PY) -c 'from abm_dashboard.security import lan_addresses as a; ips = a() or ["<this machine>"]; print("Classroom: students open " + " or ".join(f"http://{ip}:$(PORT)/classroom" for ip in ips) + "; the teacher opens the same address and presses New room.")'
 	SOLARA_TELEMETRY_MIXPANEL_ENABLE=False $(VENV)/bin/solara run app.py --host 0.0.0.0 --port $(PORT) --production
 
+# Two workers (pytest-xdist): the slow tests are independent runs, and CI machines have 2 cores.
 test: frontend chromium
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not browser"
+	$(PY) -m pytest -q -n 2 -m "not slow and not browser"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check abm abm_dashboard experiments tests benchmarks scripts app.py

@@ -328,6 +328,9 @@ class CoInvest(Action):
         "lead_months": Field("int", lo=0, hi=600,
                              doc="months to production (default refining_lead_months)"),
         "kind": Field("text", doc="label, e.g. separation"),
+        "ramp_months": Field("int", lo=1, hi=600,
+                             doc="months from first output to full throughput (default "
+                                 "refining_ramp_up_months)"),
     }
 
     def references(self, actor, args):  # noqa: D102
@@ -339,8 +342,9 @@ class CoInvest(Action):
             raise InputError(f"event at {model.date}: unknown country {country!r}")
         lead = int(args.get("lead_months", model.sc.refining_lead_months))
         kind = args.get("kind", "refining")
+        ramp = int(args.get("ramp_months", model.sc.refining_ramp_up_months))
         model.refining.commission(country, float(args["tonnes_reo_per_yr"]),
-                                  model.month + lead, kind, model.sc.refining_ramp_up_months)
+                                  model.month + lead, kind, ramp)
         return (f"{model.states[actor].name}: co-invests in {args['tonnes_reo_per_yr']:,.0f} "
                 f"t REO/yr {kind} capacity in {country}, ready "
                 f"{model.month_date(model.month + lead)}")

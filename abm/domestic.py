@@ -111,7 +111,8 @@ def _kind_caps(policy: DomesticPolicy, capacity: dict[str, float]) -> dict[str, 
     return caps
 
 
-def quota_caps(mines: list[tuple[str, str, float]], policy: DomesticPolicy) -> dict[str, float]:
+def quota_caps(mines: list[tuple[str, str, float]], policy: DomesticPolicy,
+               recovery: float = 1.0) -> dict[str, float]:
     """Legal output each home mine may produce this month under the state's quotas.
 
     Each deposit kind's cap is its own quota, or its capacity share of the total quota (what
@@ -119,9 +120,14 @@ def quota_caps(mines: list[tuple[str, str, float]], policy: DomesticPolicy) -> d
     in proportion so that the legal output it allows (at most its capacity) fits in the
     separation quota. Within a kind, mines share the cap in proportion to capacity.
 
+    The separation quota counts separated oxide; the mining quota and the model's flows count
+    REO in concentrate. ``recovery`` (t separated per t REO fed) converts the first into the
+    second: a separation quota of Q t allows Q / recovery t REO of concentrate.
+
     Args:
         mines: (mine id, deposit kind, capacity t REO/month) of the state's home mines.
         policy: the state's domestic policy.
+        recovery: t of separated oxide per t REO of concentrate (0-1].
 
     Returns:
         mine id -> t REO/month (``inf`` when no quota caps the mine).
@@ -134,7 +140,7 @@ def quota_caps(mines: list[tuple[str, str, float]], policy: DomesticPolicy) -> d
     caps = _kind_caps(policy, capacity)
     if policy.separation_quota_tpy is not None:
         wanted = sum(min(caps[k], capacity[k]) for k in capacity)
-        allowed = policy.separation_quota_tpy / 12.0
+        allowed = policy.separation_quota_tpy / 12.0 / max(recovery, 1e-9)
         scale = min(1.0, allowed / wanted) if wanted > 0 else 1.0
         caps = {k: min(caps[k], capacity[k]) * scale for k in capacity}
     return {mid: (caps[kind] * cap / capacity[kind] if capacity[kind] > 0 else 0.0)

@@ -407,6 +407,17 @@ PARAMS: dict[str, Param] = {
                                  "deposit in a mining quota split into light and ionic-clay "
                                  "shares", "docs/sources.md: light deposits hold ~0.1% Dy+Tb, "
                                  "ionic clays several %"),
+    "separation_recovery": _p("states", float, 0.94, 0.5, 1.0,
+                              "t of separated oxide per t REO of concentrate fed; converts a "
+                              "separation quota (t of products) into t REO of concentrate",
+                              "derived: China's published separation quotas are 0.94-0.964 "
+                              "of its mining quotas in every year both are known (2011 "
+                              "90,400/93,800; 2019 127,000/132,000; 2021 162,000/168,000; "
+                              "2024 254,000/270,000: the quota events of quota_2010.toml and "
+                              "controls_2025.toml and their sources), the "
+                              "two quotas being set together net of separation losses; the "
+                              "lowest ratio is taken so the published pairs do not bind "
+                              "beyond the mining quota"),
     "illegal_capacity_share": _p("states", float, 0.7, 0.0, 1.0,
                                  "share of the mine capacity a quota idles that is worked "
                                  "illegally, outside the quota (at a full illegal margin and "

@@ -409,7 +409,9 @@ def lever_status(info: ScenarioInfo, lever: str, alliance: bool = True) -> Lever
         starts = [d for d in [*builds, free] if d]
         if not starts:
             return LeverStatus(False, why="no state builds a stockpile in this scenario")
-        return LeverStatus(True, _later(min(starts), info.start), "acts once a state stockpiles")
+        return LeverStatus(True, _later(min(starts), info.start),
+                           "acts once a state stockpiles (states' security scores measure "
+                           "cover against it from the start)")
     return LeverStatus(True, "", "acts from the start")
 
 

@@ -325,73 +325,104 @@ def make_report(out: str | Path, report_dir: str | Path | None = None) -> Path:
     rdir.mkdir(parents=True, exist_ok=True)
     exp = json.loads((out / "experiment.json").read_text())
     n_planned = exp.get("n_runs", len(runs))
-    n_ok = int((runs["status"] == "ok").sum())
     failed = runs[runs["status"] != "ok"]
 
     long, wide = point_table(runs, spec)
     write_csv(long, rdir / "ensemble.csv")
     write_csv(wide, rdir / "comparison.csv")
+    figures = _timeseries_figures(out, spec, rdir) if (runs["status"] == "ok").any() else []
+    sens_md = _sensitivity_section(runs, spec, rdir) if spec.design in ("sobol", "morris") \
+        else ""
+    contrast_md = _contrast_section(runs, spec, rdir) if spec.contrast else ""
 
+    lines = _report_header(out, spec, runs, n_planned, wide)
+    if figures:
+        lines += ["## Time series (mean and 2.5-97.5% band over seeds)", ""]
+        lines += [f"![{f}]({f})" for f in figures]
+        lines.append("")
+    if contrast_md:
+        lines.append(contrast_md)
+    if sens_md:
+        lines.append(sens_md)
+    if len(failed):
+        lines += _failed_section(failed, rdir)
+    missing = n_planned - len(runs)
+    if missing > 0:
+        lines.append(f"Note: {missing} planned runs have not finished; rerun `run` to finish.")
+    path = rdir / "report.md"
+    store.atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _timeseries_figures(out: Path, spec: Spec, rdir: Path) -> list[str]:
+    """Draw one time-series figure per report variable; return their file names."""
     figures = []
-    if n_ok:
-        ts = load_timeseries(out, columns=spec.report_variables)
-        for var in spec.report_variables:
-            path = rdir / f"ts_{var}.png"
-            timeseries_figure(ts, var, spec, path)
-            figures.append(path.name)
-        del ts
+    ts = load_timeseries(out, columns=spec.report_variables)
+    for var in spec.report_variables:
+        path = rdir / f"ts_{var}.png"
+        timeseries_figure(ts, var, spec, path)
+        figures.append(path.name)
+    return figures
 
-    sens_md = ""
-    if spec.design in ("sobol", "morris"):
-        table, notes = sensitivity(runs, spec)
-        write_csv(table, rdir / "sensitivity.csv")
-        s2 = table.attrs.get("second_order")
-        parts = [f"## Sensitivity ({spec.design})", ""]
-        if spec.design == "sobol":
-            parts.append(
-                "First-order (S1) and total (ST) Sobol indices of the seed-mean "
-                "output, with 95% bootstrap confidence half-widths."
-            )
-        else:
-            parts.append(
-                "Morris elementary effects of the seed-mean output: mu* (mean "
-                "absolute effect) with its 95% confidence half-width, mu and sigma."
-            )
-        parts.append("")
-        if not table.empty:
-            parts.append(markdown_table(table, ".3g"))
-            for metric in table["metric"].unique():
-                path = rdir / f"sensitivity_{metric}.png"
-                sensitivity_figure(table, metric, spec.design, path)
-                parts.append(f"\n![{metric}]({path.name})")
-        if s2 is not None and spec.calc_second_order:
-            write_csv(s2, rdir / "sensitivity_second_order.csv")
-            parts += ["", "Second-order Sobol indices (interaction of each pair of parameters; "
-                      "in `sensitivity_second_order.csv`):", "",
-                      markdown_table(s2, ".3g") if len(s2) else "(none computed)"]
-        parts.extend(f"- {n}" for n in notes)
-        sens_md = "\n".join(parts) + "\n"
 
-    contrast_md = ""
-    if spec.contrast:
-        ctable = paired_contrasts(runs, spec.contrast, spec.baseline, list(spec.parameters))
-        write_csv(ctable, rdir / "contrasts.csv")
-        contrast_md = "\n".join([
-            f"## Paired contrasts: {spec.contrast} against {spec.contrast} = {spec.baseline!r}",
-            "",
-            "Difference arm - baseline per metric, paired by seed (common random numbers), "
-            "with its 95% t interval over seeds and the share of seeds whose difference has "
-            "the sign of the mean (all columns in `contrasts.csv`).",
-            "",
-            markdown_table(contrast_markdown(ctable, spec.contrast).head(MAX_TABLE_ROWS)),
-            "",
-        ])
+def _sensitivity_section(runs: pd.DataFrame, spec: Spec, rdir: Path) -> str:
+    """Write the Sobol or Morris indices (CSV and figures); return the report's section."""
+    table, notes = sensitivity(runs, spec)
+    write_csv(table, rdir / "sensitivity.csv")
+    s2 = table.attrs.get("second_order")
+    parts = [f"## Sensitivity ({spec.design})", ""]
+    if spec.design == "sobol":
+        parts.append(
+            "First-order (S1) and total (ST) Sobol indices of the seed-mean "
+            "output, with 95% bootstrap confidence half-widths."
+        )
+    else:
+        parts.append(
+            "Morris elementary effects of the seed-mean output: mu* (mean "
+            "absolute effect) with its 95% confidence half-width, mu and sigma."
+        )
+    parts.append("")
+    if not table.empty:
+        parts.append(markdown_table(table, ".3g"))
+        for metric in table["metric"].unique():
+            path = rdir / f"sensitivity_{metric}.png"
+            sensitivity_figure(table, metric, spec.design, path)
+            parts.append(f"\n![{metric}]({path.name})")
+    if s2 is not None and spec.calc_second_order:
+        write_csv(s2, rdir / "sensitivity_second_order.csv")
+        parts += ["", "Second-order Sobol indices (interaction of each pair of parameters; "
+                  "in `sensitivity_second_order.csv`):", "",
+                  markdown_table(s2, ".3g") if len(s2) else "(none computed)"]
+    parts.extend(f"- {n}" for n in notes)
+    return "\n".join(parts) + "\n"
 
+
+def _contrast_section(runs: pd.DataFrame, spec: Spec, rdir: Path) -> str:
+    """Write the paired contrasts (``contrasts.csv``); return the report's section."""
+    ctable = paired_contrasts(runs, spec.contrast, spec.baseline, list(spec.parameters))
+    write_csv(ctable, rdir / "contrasts.csv")
+    return "\n".join([
+        f"## Paired contrasts: {spec.contrast} against {spec.contrast} = {spec.baseline!r}",
+        "",
+        "Difference arm - baseline per metric, paired by seed (common random numbers), "
+        "with its 95% t interval over seeds and the share of seeds whose difference has "
+        "the sign of the mean (all columns in `contrasts.csv`).",
+        "",
+        markdown_table(contrast_markdown(ctable, spec.contrast).head(MAX_TABLE_ROWS)),
+        "",
+    ])
+
+
+def _report_header(out: Path, spec: Spec, runs: pd.DataFrame, n_planned: int,
+                   wide: pd.DataFrame) -> list[str]:
+    """The report's title, provenance lines and comparison table."""
+    n_ok = int((runs["status"] == "ok").sum())
+    n_failed = int((runs["status"] != "ok").sum())
     prov = json.loads((out / "provenance.json").read_text())
     git = prov.get("git", {})
     pk = prov.get("packages", {})
     sessions = prov.get("sessions", [])
-    lines = [
+    return [
         f"# Experiment report: {spec.name}",
         "",
         spec.description.strip() or "",
@@ -400,7 +431,7 @@ def make_report(out: str | Path, report_dir: str | Path | None = None) -> Path:
         f"{spec.steps if spec.steps else 'scenario default'} months; design: {spec.design}; "
         f"{spec.n_points()} parameter point(s) x {len(spec.seeds)} seed(s) "
         f"(root seed {spec.root_seed})",
-        f"- runs: {n_planned} planned, {len(runs)} finished, {n_ok} ok, {len(failed)} failed",
+        f"- runs: {n_planned} planned, {len(runs)} finished, {n_ok} ok, {n_failed} failed",
         f"- git commit: {git.get('commit')} (dirty: {git.get('dirty')}); "
         + ", ".join(f"{k} {v}" for k, v in pk.items() if v),
         f"- sessions: {len(sessions)}; first start {sessions[0]['start'] if sessions else '-'}"
@@ -416,26 +447,16 @@ def make_report(out: str | Path, report_dir: str | Path | None = None) -> Path:
         "Full statistics (std, 2.5/97.5% quantiles over seeds) in `ensemble.csv`.",
         "",
     ]
-    if figures:
-        lines += ["## Time series (mean and 2.5-97.5% band over seeds)", ""]
-        lines += [f"![{f}]({f})" for f in figures]
-        lines.append("")
-    if contrast_md:
-        lines.append(contrast_md)
-    if sens_md:
-        lines.append(sens_md)
-    if len(failed):
-        lines += ["## Failed runs", ""]
-        lines.append(markdown_table(failed[["run_id", "seed", "error"]].head(50)))
-        if len(failed) > 50:
-            lines.append(f"\n... and {len(failed) - 50} more (see load_results)")
-        lines += ["", "Full tracebacks in `failed_runs.txt`.", ""]
-        store.atomic_write_text(rdir / "failed_runs.txt", "\n".join(
-            f"== {r.run_id} (seed {r.seed})\n{r.traceback or r.error}"
-            for r in failed.itertuples()) + "\n")
-    missing = n_planned - len(runs)
-    if missing > 0:
-        lines.append(f"Note: {missing} planned runs have not finished; rerun `run` to finish.")
-    path = rdir / "report.md"
-    store.atomic_write_text(path, "\n".join(lines) + "\n")
-    return path
+
+
+def _failed_section(failed: pd.DataFrame, rdir: Path) -> list[str]:
+    """The failed runs' table; their full tracebacks go to ``failed_runs.txt``."""
+    lines = ["## Failed runs", ""]
+    lines.append(markdown_table(failed[["run_id", "seed", "error"]].head(50)))
+    if len(failed) > 50:
+        lines.append(f"\n... and {len(failed) - 50} more (see load_results)")
+    lines += ["", "Full tracebacks in `failed_runs.txt`.", ""]
+    store.atomic_write_text(rdir / "failed_runs.txt", "\n".join(
+        f"== {r.run_id} (seed {r.seed})\n{r.traceback or r.error}"
+        for r in failed.itertuples()) + "\n")
+    return lines

@@ -871,69 +871,102 @@ def _execute(
 
     try:
         if executor is None:
-            for task in todo:
-                try:
-                    record(run_task(task, out))
-                except OSError as exc:
-                    counts["lost"] += len(todo) - sum(counts.values())
-                    raise store_error(Path(out), exc) from None
-            return
-        size = _chunk_size(len(todo), n_workers)
-        chunks = iter([todo[i:i + size] for i in range(0, len(todo), size)])
-        window = 2 * n_workers
-        pending: dict[cf.Future, list[RunTask]] = {}
-        for chunk in chunks:
-            pending[executor.submit(run_chunk, chunk, out)] = chunk
-            if len(pending) >= window:
-                break
-        stop: BaseException | None = None
-        while pending:
-            try:
-                finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            except BaseException:  # e.g. Ctrl-C: drop queued runs, finished files are kept
-                for f in pending:
-                    f.cancel()
-                raise
-            for fut in finished:
-                chunk = pending.pop(fut)
-                if fut.cancelled():
-                    continue
-                try:
-                    for summary in fut.result():
-                        record(summary)
-                except BrokenProcessPool:
-                    n_left = len(chunk) + sum(len(c) for c in pending.values())
-                    n_left += sum(len(c) for c in chunks)
-                    counts["lost"] += n_left
-                    for f in pending:
-                        f.cancel()
-                    pending.clear()
-                    print(
-                        "experiments: the worker pool broke (a worker died); "
-                        "rerun the same command to finish the missing runs",
-                        file=sys.stderr,
-                    )
-                    return
-                except CodeMismatchError as exc:
-                    stop = stop or exc
-                except OSError as exc:  # disk full, permissions: stop after the runs in flight
-                    stop = stop or store_error(Path(out), exc)
-                except Exception as exc:  # noqa: BLE001 - e.g. a Dask worker lost
-                    counts["lost"] += len(chunk)
-                    print(f"experiments: runs {chunk[0].run_id}..{chunk[-1].run_id} lost: "
-                          f"{first_line(exc)}", file=sys.stderr)
-                if stop is None:
-                    nxt = next(chunks, None)
-                    if nxt is not None:
-                        pending[executor.submit(run_chunk, nxt, out)] = nxt
-            if stop is not None:
-                for f in pending:
-                    f.cancel()
-        if stop is not None:
-            counts["lost"] = len(todo) - counts["ok"] - counts["failed"]
-            raise stop
+            _run_serially(todo, out, counts, record)
+        else:
+            _run_pooled(todo, out, executor, n_workers, counts, record)
     finally:
         bar.close()
+
+
+def _run_serially(todo: list[RunTask], out: str, counts: dict[str, int],
+                  record: Callable[[dict[str, Any]], None]) -> None:
+    """Run the tasks one by one in this process; a failed write stops the sweep."""
+    for task in todo:
+        try:
+            record(run_task(task, out))
+        except OSError as exc:
+            counts["lost"] += len(todo) - sum(counts.values())
+            raise store_error(Path(out), exc) from None
+
+
+def _run_pooled(todo: list[RunTask], out: str, executor: cf.Executor, n_workers: int,
+                counts: dict[str, int], record: Callable[[dict[str, Any]], None]) -> None:
+    """Run the tasks in chunks on the executor, at most ``2 * n_workers`` chunks in flight.
+
+    A broken pool ends the sweep with the rest counted as lost (a rerun finishes them); a
+    code mismatch or a failed write stops it after the runs in flight and is raised; any other
+    error of a chunk loses that chunk only.
+    """
+    size = _chunk_size(len(todo), n_workers)
+    chunks = iter([todo[i:i + size] for i in range(0, len(todo), size)])
+    window = 2 * n_workers
+    pending: dict[cf.Future, list[RunTask]] = {}
+    for chunk in chunks:
+        pending[executor.submit(run_chunk, chunk, out)] = chunk
+        if len(pending) >= window:
+            break
+    stop: BaseException | None = None
+    while pending:
+        try:
+            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        except BaseException:  # e.g. Ctrl-C: drop queued runs, finished files are kept
+            _cancel(pending)
+            raise
+        for fut in finished:
+            chunk = pending.pop(fut)
+            if fut.cancelled():
+                continue
+            try:
+                error = _collect(fut, chunk, out, counts, record)
+            except BrokenProcessPool:
+                counts["lost"] += (len(chunk) + sum(len(c) for c in pending.values())
+                                   + sum(len(c) for c in chunks))
+                _cancel(pending)
+                pending.clear()
+                print(
+                    "experiments: the worker pool broke (a worker died); "
+                    "rerun the same command to finish the missing runs",
+                    file=sys.stderr,
+                )
+                return
+            stop = stop or error
+            if stop is None:
+                nxt = next(chunks, None)
+                if nxt is not None:
+                    pending[executor.submit(run_chunk, nxt, out)] = nxt
+        if stop is not None:
+            _cancel(pending)
+    if stop is not None:
+        counts["lost"] = len(todo) - counts["ok"] - counts["failed"]
+        raise stop
+
+
+def _collect(fut: cf.Future, chunk: list[RunTask], out: str, counts: dict[str, int],
+             record: Callable[[dict[str, Any]], None]) -> BaseException | None:
+    """Record a finished chunk's runs; return the error that must stop the sweep, if any.
+
+    Raises:
+        BrokenProcessPool: The pool died (the caller abandons the sweep).
+    """
+    try:
+        for summary in fut.result():
+            record(summary)
+    except BrokenProcessPool:
+        raise
+    except CodeMismatchError as exc:
+        return exc
+    except OSError as exc:  # disk full, permissions: stop after the runs in flight
+        return store_error(Path(out), exc)
+    except Exception as exc:  # noqa: BLE001 - e.g. a Dask worker lost
+        counts["lost"] += len(chunk)
+        print(f"experiments: runs {chunk[0].run_id}..{chunk[-1].run_id} lost: "
+              f"{first_line(exc)}", file=sys.stderr)
+    return None
+
+
+def _cancel(pending: dict[cf.Future, list[RunTask]]) -> None:
+    for f in pending:
+        f.cancel()
 
 
 def consolidate_dir(out: str | Path) -> int:

@@ -513,7 +513,27 @@ def parse_spec(text: str) -> Spec:
     if not isinstance(exp, dict):
         raise SpecError("missing [experiment] table")
     _unknown("[experiment]", set(exp), _EXPERIMENT_KEYS)
+    head = _parse_experiment(exp)
+    seeds, derived = _parse_seeds(exp.get("seeds", 1), head["root_seed"])
+    spec = Spec(**head, seeds=seeds, seeds_derived=derived,
+                fixed=_parse_fixed(data.get("fixed", {})), text=text)
+    _parse_sweep(data.get("sweep"), spec)
+    _parse_game_section(data, spec)
+    metrics = data.get("metrics")
+    if spec.game is not None:  # each player's payoff is a metric of every profile
+        metrics = _game_metrics(spec.game, metrics)
+    _parse_metrics(metrics, spec)
+    _parse_report(data.get("report"), spec)
+    _parse_store(data.get("store"), spec)
+    _keep_stored_report_variables(data.get("report"), spec)
+    n_runs = spec.n_points() * len(spec.seeds)
+    if n_runs > MAX_RUNS:
+        raise SpecError(f"the spec asks for {n_runs} runs (max {MAX_RUNS})")
+    return spec
 
+
+def _parse_experiment(exp: dict[str, Any]) -> dict[str, Any]:
+    """The [experiment] fields but the seeds: name, description, scenario, steps, root_seed."""
     name = exp.get("name")
     if not isinstance(name, str) or not name.strip():
         raise SpecError("[experiment] name must be a non-empty string")
@@ -529,23 +549,29 @@ def parse_spec(text: str) -> Spec:
     root_seed = exp.get("root_seed", 0)
     if not _is_int(root_seed) or root_seed < 0:
         raise SpecError(f"[experiment] root_seed must be a non-negative integer, got {root_seed!r}")
-    seeds_raw = exp.get("seeds", 1)
+    return {"name": name.strip(), "description": description, "scenario": scenario,
+            "steps": steps, "root_seed": root_seed}
+
+
+def _parse_seeds(seeds_raw: Any, root_seed: int) -> tuple[list[int], bool]:
+    """The run seeds and whether they derive from the root seed (a count) or were listed."""
     if _is_int(seeds_raw):
         if seeds_raw < 1:
             raise SpecError(f"[experiment] seeds must be at least 1, got {seeds_raw}")
         if seeds_raw > 100_000:
             raise SpecError(f"[experiment] seeds = {seeds_raw} is too many (max 100000)")
-        seeds, derived = derive_seeds(root_seed, seeds_raw), True
-    elif isinstance(seeds_raw, list) and seeds_raw:
+        return derive_seeds(root_seed, seeds_raw), True
+    if isinstance(seeds_raw, list) and seeds_raw:
         if not all(_is_int(s) and 0 <= s < 2**63 for s in seeds_raw):
             raise SpecError("[experiment] seeds list must hold non-negative integers")
         if len(set(seeds_raw)) != len(seeds_raw):
             raise SpecError("[experiment] seeds list has duplicates")
-        seeds, derived = list(seeds_raw), False
-    else:
-        raise SpecError("[experiment] seeds must be a positive count or a non-empty list of ints")
+        return list(seeds_raw), False
+    raise SpecError("[experiment] seeds must be a positive count or a non-empty list of ints")
 
-    fixed = data.get("fixed", {})
+
+def _parse_fixed(fixed: Any) -> dict[str, Any]:
+    """The [fixed] overrides as dotted names -> finite scalars."""
     if not isinstance(fixed, dict):
         raise SpecError("[fixed] must be a table of override = value")
     fixed = _flatten("[fixed]", fixed, is_leaf=_scalar)
@@ -558,42 +584,27 @@ def parse_spec(text: str) -> Spec:
     if "scenario" in fixed or "rng" in fixed or "steps" in fixed:
         bad = next(k for k in ("scenario", "rng", "steps") if k in fixed)
         raise SpecError(f"[fixed] {bad} is not an override; set it in [experiment]")
+    return dict(fixed)
 
-    spec = Spec(
-        name=name.strip(),
-        description=description,
-        scenario=scenario,
-        steps=steps,
-        root_seed=root_seed,
-        seeds=seeds,
-        seeds_derived=derived,
-        fixed=dict(fixed),
-        text=text,
-    )
-    _parse_sweep(data.get("sweep"), spec)
+
+def _parse_game_section(data: dict[str, Any], spec: Spec) -> None:
+    """Read the optional [game] table into ``spec.game`` (it excludes [sweep])."""
     game = data.get("game")
-    if game is not None:
-        if not isinstance(game, dict):
-            raise SpecError("[game] must be a table")
-        if "sweep" in data:
-            raise SpecError("[game] and [sweep] exclude each other: the game's profiles are "
-                            "its sweep")
-        spec.game = _parse_game(game, spec)
-    metrics = data.get("metrics")
-    if spec.game is not None:  # each player's payoff is a metric of every profile
-        metrics = _game_metrics(spec.game, metrics)
-    _parse_metrics(metrics, spec)
-    _parse_report(data.get("report"), spec)
-    _parse_store(data.get("store"), spec)
-    report = data.get("report")
+    if game is None:
+        return
+    if not isinstance(game, dict):
+        raise SpecError("[game] must be a table")
+    if "sweep" in data:
+        raise SpecError("[game] and [sweep] exclude each other: the game's profiles are "
+                        "its sweep")
+    spec.game = _parse_game(game, spec)
+
+
+def _keep_stored_report_variables(report: Any, spec: Spec) -> None:
+    """Default figures show only the columns the runs keep (``[store] columns``)."""
     kept = spec.stored_columns()
     if kept is not None and not (isinstance(report, dict) and report.get("variables")):
-        # default figures: only of what the runs keep
         spec.report_variables = [v for v in spec.report_variables if v in kept]
-    n_runs = spec.n_points() * len(spec.seeds)
-    if n_runs > MAX_RUNS:
-        raise SpecError(f"the spec asks for {n_runs} runs (max {MAX_RUNS})")
-    return spec
 
 
 def _parse_sweep(sweep: Any, spec: Spec) -> None:
@@ -610,6 +621,19 @@ def _parse_sweep(sweep: Any, spec: Spec) -> None:
     if not isinstance(params, dict) or not params:
         raise SpecError("[sweep.parameters] must list at least one parameter")
     params = _flatten("[sweep.parameters]", params, is_leaf=_is_range_or_list)
+    _check_swept_names(params, spec)
+    if design == "factorial":
+        _parse_factorial(sweep, params, spec)
+        return
+    if "scenario" in params:
+        raise SpecError("scenario can be swept only in a factorial design")
+    _parse_sampler_options(sweep, design, spec)
+    for pname, rng in params.items():
+        spec.parameters[pname] = _parse_range(pname, rng, design)
+
+
+def _check_swept_names(params: dict[str, Any], spec: Spec) -> None:
+    """Swept names are overrides (or ``scenario``), neither fixed nor ``rng``/``steps``."""
     for pname in params:
         if pname != "scenario":
             _check_override_name("[sweep.parameters]", pname)
@@ -617,27 +641,30 @@ def _parse_sweep(sweep: Any, spec: Spec) -> None:
             raise SpecError(f"parameter {pname!r} is both fixed and swept")
         if pname in ("rng", "steps"):
             raise SpecError(f"[sweep.parameters] {pname} cannot be swept")
-    if design == "factorial":
-        for k in ("samples", "sampler_seed", "calc_second_order", "levels"):
-            if k in sweep:
-                raise SpecError(f"[sweep] {k} applies only to latin, sobol or morris designs")
-        for pname, values in params.items():
-            if not isinstance(values, list) or not values:
-                raise SpecError(
-                    f"[sweep.parameters] {pname} must be a non-empty list of values "
-                    "for a factorial design"
-                )
-            if not all(_scalar(v) for v in values):
-                raise SpecError(f"[sweep.parameters] {pname} values must be scalars")
-            if len(set(map(repr, values))) != len(values):
-                raise SpecError(f"[sweep.parameters] {pname} has duplicate values")
-            if pname == "scenario" and not all(isinstance(v, str) for v in values):
-                raise SpecError("[sweep.parameters] scenario values must be scenario names")
-            spec.parameters[pname] = list(values)
-        return
 
-    if "scenario" in params:
-        raise SpecError("scenario can be swept only in a factorial design")
+
+def _parse_factorial(sweep: dict[str, Any], params: dict[str, Any], spec: Spec) -> None:
+    """A factorial design: every parameter lists its distinct scalar values."""
+    for k in ("samples", "sampler_seed", "calc_second_order", "levels"):
+        if k in sweep:
+            raise SpecError(f"[sweep] {k} applies only to latin, sobol or morris designs")
+    for pname, values in params.items():
+        if not isinstance(values, list) or not values:
+            raise SpecError(
+                f"[sweep.parameters] {pname} must be a non-empty list of values "
+                "for a factorial design"
+            )
+        if not all(_scalar(v) for v in values):
+            raise SpecError(f"[sweep.parameters] {pname} values must be scalars")
+        if len(set(map(repr, values))) != len(values):
+            raise SpecError(f"[sweep.parameters] {pname} has duplicate values")
+        if pname == "scenario" and not all(isinstance(v, str) for v in values):
+            raise SpecError("[sweep.parameters] scenario values must be scenario names")
+        spec.parameters[pname] = list(values)
+
+
+def _parse_sampler_options(sweep: dict[str, Any], design: str, spec: Spec) -> None:
+    """Samples, sampler seed, Sobol's second order and Morris's levels of a sampled design."""
     samples = sweep.get("samples")
     if not _is_int(samples) or samples < 1:
         raise SpecError(f"[sweep] samples must be a positive integer for design {design!r}")
@@ -662,21 +689,24 @@ def _parse_sweep(sweep: Any, spec: Spec) -> None:
         raise SpecError(f"[sweep] samples must be a power of 2 for sobol, got {samples}")
     if design == "latin" and samples < 2:
         raise SpecError("[sweep] samples must be at least 2 for latin")
-    for pname, rng in params.items():
-        if not isinstance(rng, dict):
-            raise SpecError(
-                f"[sweep.parameters] {pname} must be a range {{min = .., max = ..}} "
-                f"for design {design!r}"
-            )
-        _unknown(f"[sweep.parameters.{pname}]", set(rng), {"min", "max", "type"})
-        low, high, kind = rng.get("min"), rng.get("max"), rng.get("type", "float")
-        if not _is_num(low) or not _is_num(high):
-            raise SpecError(f"[sweep.parameters] {pname} needs numeric min and max")
-        if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
-            raise SpecError(f"[sweep.parameters] {pname}: min must be below max")
-        if kind not in ("float", "int"):
-            raise SpecError(f"[sweep.parameters] {pname}: type must be 'float' or 'int'")
-        spec.parameters[pname] = Range(pname, float(low), float(high), kind)
+
+
+def _parse_range(pname: str, rng: Any, design: str) -> Range:
+    """A sampled parameter's ``{min, max, type}`` table."""
+    if not isinstance(rng, dict):
+        raise SpecError(
+            f"[sweep.parameters] {pname} must be a range {{min = .., max = ..}} "
+            f"for design {design!r}"
+        )
+    _unknown(f"[sweep.parameters.{pname}]", set(rng), {"min", "max", "type"})
+    low, high, kind = rng.get("min"), rng.get("max"), rng.get("type", "float")
+    if not _is_num(low) or not _is_num(high):
+        raise SpecError(f"[sweep.parameters] {pname} needs numeric min and max")
+    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+        raise SpecError(f"[sweep.parameters] {pname}: min must be below max")
+    if kind not in ("float", "int"):
+        raise SpecError(f"[sweep.parameters] {pname}: type must be 'float' or 'int'")
+    return Range(pname, float(low), float(high), kind)
 
 
 def _is_range_or_list(v: Any) -> bool:

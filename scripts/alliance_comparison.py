@@ -11,6 +11,7 @@ import abm
 
 COLUMNS = {
     "production_reo": "mine production, t REO/month",
+    "refined_usa": "separation in the USA, t REO/month",
     "china_import_share_japan": "Japan's China share",
     "china_import_share_usa": "USA's China share",
     "price_light_world": "NdPr world price, US$/kg",

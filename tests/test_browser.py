@@ -138,6 +138,9 @@ def test_controls_2025_steps_draws_views_and_takes_away_offline(server, browser,
 def test_run_to_the_next_event_and_a_month(server, browser):
     probe = PageProbe(browser, server)
     page = probe.page
+    page.get_by_role("button", name="Run to next event (2025-01)").click()
+    page.wait_for_function("document.querySelector('svg[data-chart=prices]')"
+                           ".getAttribute('data-step') === '13'")
     page.get_by_role("button", name="Run to next event (2025-04)").click()
     page.wait_for_function("document.querySelector('svg[data-chart=prices]')"
                            ".getAttribute('data-step') === '16'")

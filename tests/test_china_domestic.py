@@ -52,6 +52,17 @@ def test_quota_caps_by_hand(policy, expected):
     assert quota_caps(MINES, policy) == pytest.approx(expected)
 
 
+def test_a_separation_quota_in_oxide_allows_more_concentrate_at_lower_recovery():
+    # 80 t/month of separated oxide at 0.8 t oxide per t REO fed allows 100 t REO of
+    # concentrate: the kinds' 100 + 20 t scale down by 100/120 = 5/6
+    policy = DomesticPolicy(mining_quota_tpy=1440, separation_quota_tpy=960)
+    assert quota_caps(MINES, policy, recovery=0.8) == pytest.approx(
+        {"A": 500 / 9, "B": 250 / 9, "C": 50 / 3})
+    # at 2/3 recovery the same 80 t allow 120 t: the separation quota no longer binds
+    assert quota_caps(MINES, policy, recovery=2 / 3) == pytest.approx(quota_caps(
+        MINES, DomesticPolicy(mining_quota_tpy=1440)))
+
+
 def test_deposit_kinds_follow_the_heavy_share():
     assert deposit_kind(0.001, 0.02) == LIGHT and deposit_kind(0.05, 0.02) == IONIC
 

@@ -121,7 +121,7 @@ class State(mesa.Agent):
         """
         mines = [(m.mine_id, m.deposit, m.capacity_tpm) for m in self.model.miners
                  if m.country == self.code]
-        return quota_caps(mines, self.domestic)
+        return quota_caps(mines, self.domestic, self.model.sc.separation_recovery)
 
     def pay_floor(self, usd: float) -> None:
         """Record a price-floor payment (negative: the state's share of the upside), US$."""
