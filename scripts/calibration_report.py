@@ -1,4 +1,4 @@
-"""Print the calibration fit of `baseline` and the `quota_2010` replay (numbers in README.md).
+"""Print the calibration fit of `baseline` and the history replays (numbers in README.md).
 
 Usage: .venv/bin/python scripts/calibration_report.py
 """
@@ -9,7 +9,7 @@ import abm
 
 
 def main() -> None:
-    """Run baseline (seed 0) and quota_2010 (seeds 0-4) and print the tables."""
+    """Run baseline (seed 0), quota_2010 and controls_2025 (seeds 0-4); print the tables."""
     b = abm.simulate("baseline", rng=0)
     y1 = b.iloc[:12]
     rows = [
@@ -37,6 +37,13 @@ def main() -> None:
     cols = ["price_light_china", "price_light_world", "price_heavy_world", "china_exports_light",
             "china_import_share_japan", "inventory_light", "substitution_light"]
     print(mean[cols].iloc[::6].round(2).to_string())
+    c = pd.concat(abm.simulate("controls_2025", rng=s).assign(seed=s) for s in range(5))
+    cmean = c.groupby("date").mean(numeric_only=True)
+    months = ["2025-03", "2025-04", "2025-09", "2025-10", "2025-11", "2026-10"]
+    cols = ["price_light_world", "price_light_china", "price_heavy_world", "price_heavy_china",
+            "china_import_share_usa"]
+    print("\ncontrols_2025 (seeds 0-4)")
+    print(cmean.loc[months, cols].round(2).to_string())
 
 
 if __name__ == "__main__":
