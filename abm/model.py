@@ -95,7 +95,7 @@ class RareEarthModel(mesa.Model):
         self.settle(plan, orders, results)
         self.traders.do("learn")
         states.do("score", results, orders)
-        self.network.refresh(self._node_sizes(results))
+        self.network.refresh(_node_sizes(self, results))
         if self.floor_offers():
             miners.do("choose_bloc")
         np.nan_to_num(self.risk, copy=False)
@@ -168,7 +168,7 @@ class RareEarthModel(mesa.Model):
                 if m.floor_payer:
                     self.states[m.floor_payer].pay_floor(
                         m.floor_payment(p, node_price[self.cidx[m.refine_country]]))
-        self._check_balance(plan, results, before)
+        _check_balance(self, plan, results, before)
         f = self.firms
         self.risk = perceived_risk(self.risk, {p: orders[p][0] for p in PRODUCTS},
                                    self.exchange.normal_flow, f.last_shortage, f.last_planned,
@@ -188,25 +188,6 @@ class RareEarthModel(mesa.Model):
                          + sum(s.stockpile.get(p, 0.0) for s in self.states.values())
                          + sum(t.stock.get(p, 0.0) for t in self.traders))
                 for p in PRODUCTS}
-
-    def _check_balance(self, plan: MonthPlan, results: dict, before: dict[str, float]) -> None:
-        """Production = consumption + change in all stocks, per product (rel. error < 1e-9).
-
-        Oxide turned into magnets counts as consumed; magnets made count as produced.
-        """
-        after = self.holdings()
-        for p in PRODUCTS:
-            prod = production(plan, results, p)
-            rhs = consumption(self.firms, results, p) + after[p] - before[p]
-            if abs(prod - rhs) > 1e-9 * max(1.0, prod, after[p]):
-                raise ConservationError(
-                    f"{p}: production {prod:.6f} t != consumption + stock change {rhs:.6f} t")
-
-    def _node_sizes(self, results: dict) -> dict[str, float]:
-        sizes = {m.mine_id: m.output_tpm for m in self.miners}
-        for code, i in self.cidx.items():
-            sizes[code] = float(sum(r.flows[:, i].sum() for r in results.values()))
-        return sizes
 
     # ---------------------------------------------------------------- queries
     def miner(self, mine_id: str) -> Miner | None:
@@ -379,6 +360,30 @@ def _check_rng(rng) -> None:
         return
     if isinstance(rng, bool) or not isinstance(rng, int | np.integer) or not 0 <= rng < 2**64:
         raise InputError(f"rng (the seed) must be an integer from 0 to 2**64-1, got {rng!r}")
+
+
+
+def _check_balance(model: RareEarthModel, plan: MonthPlan, results: dict,
+                   before: dict[str, float]) -> None:
+    """Production = consumption + change in all stocks, per product (rel. error < 1e-9).
+
+    Oxide turned into magnets counts as consumed; magnets made count as produced.
+    """
+    after = model.holdings()
+    for p in PRODUCTS:
+        prod = production(plan, results, p)
+        rhs = consumption(model.firms, results, p) + after[p] - before[p]
+        if abs(prod - rhs) > 1e-9 * max(1.0, prod, after[p]):
+            raise ConservationError(
+                f"{p}: production {prod:.6f} t != consumption + stock change {rhs:.6f} t")
+
+
+def _node_sizes(model: RareEarthModel, results: dict) -> dict[str, float]:
+    """Size of each node of the trade network: miners' output and countries' imports, t."""
+    sizes = {m.mine_id: m.output_tpm for m in model.miners}
+    for code, i in model.cidx.items():
+        sizes[code] = float(sum(r.flows[:, i].sum() for r in results.values()))
+    return sizes
 
 
 def simulate(scenario="baseline", *, steps: int | None = None, rng=0,

@@ -100,9 +100,6 @@ class Miner(mesa.Agent):
         """``light`` or ``ionic_clay`` (by its Dy/Tb share; see ``ionic_clay_heavy_share``)."""
         return deposit_kind(self.shares["heavy"], self.model.sc.ionic_clay_heavy_share)
 
-    def _home_state(self):
-        return self.model.states.get(self.country)
-
     # ---------------------------------------------------------------- output
     def margin_ratio(self, seller_price: dict[str, np.ndarray]) -> float:
         """Revenue/cost ratio at its refining node's seller prices (with floor and contracts).
@@ -139,9 +136,9 @@ class Miner(mesa.Agent):
             recent = (self.margin_history[-(k - 1):] if k > 1 else []) + [ratio]
         smooth = float(np.mean(recent)) if recent else ratio
         legal = (self.capacity_tpm * miner_utilisation(smooth, sc.min_margin_ratio)
-                 * self._restart_factor() if self.status == "operating" else 0.0)
+                 * _restart_factor(self) if self.status == "operating" else 0.0)
         illegal = 0.0
-        state = self._home_state()
+        state = self.model.states.get(self.country)
         if state is not None and state.domestic.has_quota:
             cap = state.quota_caps()[self.mine_id]
             legal = min(legal, cap)
@@ -153,12 +150,6 @@ class Miner(mesa.Agent):
         if record:
             self.illegal_tpm = illegal
         return legal, illegal
-
-    def _restart_factor(self) -> float:
-        if self.restart_step is None:
-            return 1.0
-        return ramp_share(self.model.month - self.restart_step + 1,
-                          self.model.sc.restart_ramp_months)
 
     def record_output(self, home: float, to_china: float) -> None:
         """Store this month's refined output by route, t REO."""
@@ -332,3 +323,11 @@ class Miner(mesa.Agent):
             self.china_route = False
         self.model.log_event(self.mine_id, "offtake", f"{self.name}: sells to {best}" + (
             f" under its {floors[best]:.0f} US$/kg floor" if best in floors else ""), "choice")
+
+
+def _restart_factor(miner: Miner) -> float:
+    """Share of capacity a restarted mine has reached (1 unless it is ramping up)."""
+    if miner.restart_step is None:
+        return 1.0
+    return ramp_share(miner.model.month - miner.restart_step + 1,
+                      miner.model.sc.restart_ramp_months)
