@@ -350,8 +350,10 @@ def _results(orders, conversion, problem, x, duals) -> dict[str, ClearingResult]
         raw[p] = _clean_flows(o, flows, grey, own)
     if conversion is not None:
         made = _feasible_conversion(made, conversion, raw)
-        # a converting node with no stock of the output sells exactly what it made
+        # trimming the output may leave a node shipping a hair more than it now made
         o = orders[conversion.output]
+        raw[conversion.output] = _clean_flows(o, *raw[conversion.output], made)
+        # a converting node with no stock of the output sells exactly what it made
         bare = np.bincount(o.supply_node, weights=o.supply_qty, minlength=n) <= 0
         f, g = raw[conversion.output]
         made = np.where(bare & (made > 0), f.sum(axis=1) + g.sum(axis=1), made)

@@ -138,7 +138,8 @@ def test_controls_2025_steps_draws_views_and_takes_away_offline(server, browser,
 def test_run_to_the_next_event_and_a_month(server, browser):
     probe = PageProbe(browser, server)
     page = probe.page
-    page.get_by_role("button", name="Run to next event (2025-01)").click()
+    page.get_by_role("button", name="Run to next event (2024-01)").click()  # China's quotas
+    page.get_by_role("button", name="Run to next event (2025-01)").click()  # Mountain Pass
     page.wait_for_function("document.querySelector('svg[data-chart=prices]')"
                            ".getAttribute('data-step') === '13'")
     page.get_by_role("button", name="Run to next event (2025-04)").click()
