@@ -12,8 +12,9 @@ Two sets are kept apart (pattern-oriented modelling, Grimm et al. 2005, Science 
 A target names a model column (or a ratio ``a / b`` of two), a date window (``YYYY-MM``; day
 dates are read as their month) and a statistic in words; :func:`statistic_kind` reads the
 words: sums (``annual sum``, ``monthly sum``, ``half-year sum``, ``quarterly sums``), a run rate
-(monthly mean x 12), a share of world mine output, the quarter of the maximum, or otherwise the
-mean over the window (spot quotes, year-end ranges, annual means, shares, ratios). Targets whose
+or an ``annual sum (each year)`` of a window of whole years (both the monthly mean x 12), a
+share of world mine output, the quarter of the maximum, or otherwise the mean over the window
+(spot quotes, year-end ranges, annual means, shares, ratios). Targets whose
 variable has no model column are listed as not comparable. Every target is scored on every run
 of its scenario: the model's mean over seeds, a 95% interval over seeds, the error against the
 value, and whether the mean lies in the target's range (or within 25% of the value when no
@@ -81,7 +82,7 @@ def statistic_kind(text: str) -> str:
     t = text.lower()
     if "quarter of maximum" in t:
         return "argmax_quarter"
-    if "run rate" in t:
+    if "run rate" in t or "each year" in t:  # an annual sum in each year: the mean year
         return "run_rate"
     if "share of world mine output" in t:
         return "world_share"
