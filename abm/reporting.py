@@ -265,6 +265,11 @@ def _payoff(model, country):
     return float(model.states[country].payoff)
 
 
+#: below this much trade in a month (t) there is no network to partition (a numerical guard:
+#: modularity divides by the squared total weight)
+_MIN_TRADE_T = 1e-6
+
+
 def _trade_communities(model) -> dict[str, str]:
     """Communities of the month's trade network (Louvain), as country -> community hub.
 
@@ -286,7 +291,10 @@ def _trade_communities(model) -> dict[str, str]:
         g.add_nodes_from(model.countries)
         for i, j in zip(*np.nonzero(np.triu(w) > 0), strict=True):
             g.add_edge(model.countries[i], model.countries[j], weight=float(w[i, j]))
-        parts = nx.community.louvain_communities(g, weight="weight", seed=model.seed_int)
+        if w.sum() < _MIN_TRADE_T:  # (next to) no trade: every country on its own
+            parts = [{c} for c in model.countries]
+        else:
+            parts = nx.community.louvain_communities(g, weight="weight", seed=model.seed_int)
         trade = dict(zip(model.countries, w.sum(axis=1), strict=True))
         rec.cache["communities"] = {c: max(sorted(part), key=lambda x: trade[x])
                                     for part in parts for c in part}

@@ -96,6 +96,11 @@ def forecasts(price: float, fundamental: float, trend: float, months: float,
     return np.array([fundamental, max(price + extrapolation * months * trend, 0.0)])
 
 
+#: a price below this share of the reference price is taken as none (a numerical guard:
+#: returns on it would overflow the rules' fitness)
+_MIN_PRICE_FRAC = 1e-9
+
+
 def rule_shares(fitness: np.ndarray, intensity: float) -> np.ndarray:
     """Brock-Hommes discrete choice: ``n_h = exp(beta U_h) / sum_k exp(beta U_k)``.
 
@@ -299,9 +304,12 @@ class Trader(mesa.Agent):
         prev = self.last_price[p]
         cost = (prev * ((1.0 + sc.trader_interest_rate_per_yr) ** (1.0 / 12.0) - 1.0)
                 + sc.trader_storage_cost_per_yr * self.model.p_ref[p] / 12.0)
-        ret = (now - prev - cost) / prev
-        self.fitness[p] = sc.trader_fitness_memory * self.fitness[p] + self.positions[p] * ret
-        self.shares[p] = rule_shares(self.fitness[p], sc.trader_choice_intensity)
+        # a return on a price of (next to) nothing is no information: fitness is kept
+        if prev > _MIN_PRICE_FRAC * self.model.p_ref[p]:
+            ret = (now - prev - cost) / prev
+            self.fitness[p] = (sc.trader_fitness_memory * self.fitness[p]
+                               + self.positions[p] * ret)
+            self.shares[p] = rule_shares(self.fitness[p], sc.trader_choice_intensity)
         w_t, w_f = sc.trader_trend_weight, sc.trader_fundamental_weight
         self.trend[p] = (1 - w_t) * self.trend[p] + w_t * (now - prev)
         self.fundamental[p] = (1 - w_f) * self.fundamental[p] + w_f * now
