@@ -385,13 +385,16 @@ class StockpileRelease(_Stockpile):
 
 
 def bloc_to_join(model, state) -> str:
-    """The importers' bloc a state would join: the largest bloc of other states, else new."""
+    """The bloc a state would join: the largest bloc of other states (its own on a tie).
+
+    With no other state in a bloc, a new one (``Partners``).
+    """
     counts: dict[str, int] = {}
     for s in model.states.values():
         if s.code != state.code and s.bloc and s.player:
             counts[s.bloc] = counts.get(s.bloc, 0) + 1
-    if counts:
-        return max(sorted(counts), key=lambda b: counts[b])
+    if counts:  # the largest; on a tie the state's own bloc, then the first by name
+        return max(sorted(counts), key=lambda b: (counts[b], b == state.bloc))
     return "Partners"
 
 

@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abm.market import ClearingError, MarketOrders, clear_market, price_grid
+from abm.market import (
+    ClearingError,
+    Conversion,
+    GreyTranche,
+    MarketOrders,
+    clear_market,
+    price_grid,
+)
 
 INF = np.inf
 
@@ -202,6 +209,88 @@ def test_malformed_orders_are_refused_at_the_boundary(field, value, msg):
     kwargs[field] = value
     with pytest.raises(ClearingError, match=msg):
         clear_market(MarketOrders(**kwargs))
+
+
+def _bad(**changes):
+    base = orders("AB", [(0, 10, 1), (1, 5, 2)], [5, 2], [[1, 1], [1, 1]])
+    kwargs = {f: getattr(base, f) for f in base.__dataclass_fields__}
+    kwargs.update(changes)
+    return MarketOrders(**kwargs)
+
+
+_Z2, _NAN2 = np.zeros((2, 2)), np.full((2, 2), np.nan)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"supply_ask": np.array([1.0])},
+     "supply_node, supply_qty and supply_ask must be 1-D and equal"),
+    ({"supply_node": np.array([0])},
+     "supply_node, supply_qty and supply_ask must be 1-D and equal"),
+    ({"supply_qty": np.ones((2, 1)), "supply_node": np.zeros((2, 1), dtype=int),
+      "supply_ask": np.ones((2, 1))},
+     "supply_node, supply_qty and supply_ask must be 1-D and equal"),
+    ({"supply_node": np.array([0, 2])}, "supply_node refers to a node that does not exist"),
+    ({"supply_node": np.array([-1, 0])}, "supply_node refers to a node that does not exist"),
+    ({"demand_qty": np.ones((2, 3))}, "demand_qty must have shape (2, 2)"),
+    ({"demand_qty": np.ones((3, 2))}, "demand_qty must have shape (2, 2)"),
+    ({"link_cost": np.zeros((2, 3))}, "link_cost must have shape (2, 2)"),
+    ({"link_cap": np.zeros((3, 2))}, "link_cap must have shape (2, 2)"),
+    ({"sticky_cap": np.zeros((2, 3)), "switch_cost": _Z2}, "sticky_cap must have shape (2, 2)"),
+    ({"sticky_cap": _Z2, "switch_cost": np.zeros(2)}, "switch_cost must have shape (2, 2)"),
+    ({"sticky_cap": _Z2}, "sticky_cap and switch_cost go together"),
+    ({"switch_cost": _Z2}, "sticky_cap and switch_cost go together"),
+    ({"export_cap": np.ones(3)}, "export_cap must have shape (2,)"),
+    ({"supply_qty": np.array([np.inf, 1.0])}, "supply_qty contains NaN or infinity"),
+    ({"supply_qty": np.array([-1.0, 1.0])}, "supply_qty contains a negative value"),
+    ({"supply_ask": np.array([1.0, -2.0])}, "supply_ask contains a negative value"),
+    ({"demand_bid": np.array([5.0, np.nan])}, "demand_bid contains NaN or infinity"),
+    ({"demand_qty": np.array([[1.0, -1.0], [1.0, 1.0]])}, "demand_qty contains a negative value"),
+    ({"link_cost": _NAN2}, "link_cost contains NaN or infinity"),
+    ({"link_cost": -np.ones((2, 2))}, "link_cost contains a negative value"),
+    ({"sticky_cap": _Z2, "switch_cost": -np.ones((2, 2))},
+     "switch_cost contains a negative value"),
+    ({"link_cap": _NAN2}, "link_cap contains NaN or a negative value"),
+    ({"link_cap": -np.ones((2, 2))}, "link_cap contains NaN or a negative value"),
+    ({"export_cap": np.array([1.0, -1.0])}, "export_cap contains NaN or a negative value"),
+    ({"sticky_cap": -np.ones((2, 2)), "switch_cost": _Z2},
+     "sticky_cap contains NaN or a negative value"),
+    ({"grey": (GreyTranche(_Z2, -np.ones((2, 2))),)}, "grey[0].cost contains a negative value"),
+    ({"grey": (GreyTranche(_Z2, _Z2), GreyTranche(_NAN2, _Z2))},
+     "grey[1].cap contains NaN or a negative value"),
+    ({"demand_bid": np.array([2.0, 2.0])}, "demand_bid must be strictly decreasing"),
+])
+def test_each_malformed_order_is_named_in_one_line(changes, message):
+    with pytest.raises(ClearingError) as err:
+        clear_market(_bad(**changes))
+    assert str(err.value) == message
+
+
+def test_well_formed_orders_with_every_optional_part_pass_the_boundary():
+    ok = _bad(sticky_cap=_Z2, switch_cost=_Z2, grey=(GreyTranche(_Z2, _Z2),),
+              supply_qty=np.array([0.0, 0.0]), demand_bid=np.array([5.0, 0.0]))
+    ok.validate()  # zeros are allowed everywhere: no trade, free links, a zero bid
+    _bad(link_cap=np.full((2, 2), np.inf), export_cap=np.full(2, np.inf)).validate()
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"output": "alloy"}, "conversion names a product that is not cleared"),
+    ({"inputs": {"light": 0.3, "dust": 0.1}}, "conversion names a product that is not cleared"),
+    ({"inputs": {"light": 0.3, "magnet": 0.1}}, "a conversion cannot use its own output"),
+    ({"capacity": np.ones(3)}, "conversion capacity and cost must have shape (2,)"),
+    ({"cost": np.ones(1)}, "conversion capacity and cost must have shape (2,)"),
+    ({"capacity": np.array([1.0, np.inf])},
+     "conversion capacity, cost and inputs must be finite and >= 0"),
+    ({"cost": np.array([1.0, -1.0])},
+     "conversion capacity, cost and inputs must be finite and >= 0"),
+    ({"inputs": {"light": -0.3}}, "conversion capacity, cost and inputs must be finite and >= 0"),
+])
+def test_each_malformed_conversion_is_named_in_one_line(changes, message):
+    fields = {"output": "magnet", "inputs": {"light": 0.3, "heavy": 0.01},
+              "capacity": np.ones(2), "cost": np.zeros(2)}
+    with pytest.raises(ClearingError) as err:
+        Conversion(**{**fields, **changes}).validate(("light", "heavy", "magnet"), 2)
+    assert str(err.value) == message
+    Conversion(**fields).validate(("light", "heavy", "magnet"), 2)  # the unchanged one passes
 
 
 def test_small_genuine_trades_survive_a_huge_demand_step_at_low_prices():

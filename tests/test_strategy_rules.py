@@ -1,0 +1,133 @@
+"""The states' and miners' small decision rules, on hand-built stand-ins with hand-solved values."""
+
+from types import SimpleNamespace as NS
+
+import numpy as np
+import pytest
+
+from abm.domestic import DomesticPolicy
+from abm.strategies import (
+    AllianceJoin,
+    AllianceLeave,
+    ExportOpen,
+    bloc_to_join,
+    is_exporter,
+    is_importer,
+    miner_utilisation,
+    mining_share,
+    scaled_quotas,
+)
+
+P_REF = {"light": 60.0, "heavy": 300.0, "magnet": 100.0}
+
+
+@pytest.mark.parametrize(("margin", "floor", "expected"), [
+    (1.0, 0.5, 1.0), (1.4, 0.5, 1.0),   # revenue covers cost: full output
+    (0.75, 0.5, 0.5),                   # halfway between the floor and 1
+    (0.6, 0.2, 0.5), (0.5, 0.5, 0.0),   # at the floor: idle
+    (0.1, 0.5, 0.0),                    # below it: idle, never negative
+    (0.9, 1.0, 0.0), (0.9, 1.2, 0.0)])  # a floor at or above 1: idle unless covered
+def test_miner_utilisation_is_linear_between_the_floor_and_full_cover(margin, floor, expected):
+    assert miner_utilisation(margin, floor) == pytest.approx(expected)
+
+
+def _trade_model(flows: dict[str, np.ndarray], share: float = 0.2) -> NS:
+    """Three countries A, B, C; ``flows[p][s, b]`` t/month from s to b (diagonal: at home)."""
+    full = {p: flows.get(p, np.zeros((3, 3))) for p in P_REF}
+    return NS(cidx={"A": 0, "B": 1, "C": 2}, p_ref=P_REF,
+              exchange=NS(normal_flow=full), sc=NS(exporter_trade_share=share))
+
+
+def test_exporters_and_importers_by_value_at_reference_prices():
+    light = np.array([[50.0, 10.0, 0.0],    # A sells 10 t NdPr to B (600 US$k)
+                      [0.0, 0.0, 0.0],
+                      [0.0, 0.0, 0.0]])
+    heavy = np.array([[0.0, 0.0, 0.0],
+                      [0.0, 0.0, 0.0],
+                      [0.0, 3.0, 0.0]])     # C sells 3 t Dy to B (900 US$k)
+    model = _trade_model({"light": light, "heavy": heavy})
+    # foreign trade 1,500: A exports 600 (0.4), C 900 (0.6), B nothing; home use is not trade
+    assert is_exporter(model, "A") and is_exporter(model, "C") and not is_exporter(model, "B")
+    assert not is_exporter(_trade_model({"light": light, "heavy": heavy}, share=0.4), "A")
+    assert is_exporter(_trade_model({"light": light, "heavy": heavy}, share=0.39), "A")
+    # B imports 1,500 and exports nothing; A and C export more than they import
+    assert is_importer(model, "B") and not is_importer(model, "A")
+    assert not is_importer(model, "C")
+    # no foreign trade at all: nobody exports
+    assert not is_exporter(_trade_model({"light": np.diag([5.0, 5.0, 5.0])}), "A")
+
+
+def test_mining_share_is_the_countrys_share_of_capacity():
+    miners = [NS(country="A", capacity_tpm=30.0), NS(country="B", capacity_tpm=10.0),
+              NS(country="A", capacity_tpm=10.0)]
+    assert mining_share(NS(miners=miners), "A") == pytest.approx(0.8)
+    assert mining_share(NS(miners=miners), "C") == 0.0
+    assert mining_share(NS(miners=[NS(country="A", capacity_tpm=0.0)]), "A") == 0.0
+
+
+def _states(*specs) -> dict[str, NS]:
+    return {code: NS(code=code, bloc=bloc, player=player) for code, bloc, player in specs}
+
+
+def test_a_state_joins_the_largest_bloc_of_other_playing_states():
+    states = _states(("USA", "Framework", True), ("JPN", "Framework", True),
+                     ("EU", "Club", True), ("AUS", "Club", False),  # not a player: not counted
+                     ("IND", "", True))
+    model = NS(states=states)
+    assert bloc_to_join(model, states["IND"]) == "Framework"
+    # a tie is broken by name, so the choice does not depend on dict order
+    tie = _states(("USA", "Zeta", True), ("EU", "Alpha", True), ("IND", "", True))
+    assert bloc_to_join(NS(states=tie), tie["IND"]) == "Alpha"
+    # the state's own membership is not a reason to join its own bloc
+    alone = _states(("USA", "Framework", True), ("IND", "", True))
+    assert bloc_to_join(NS(states=alone), alone["USA"]) == "Partners"
+    assert AllianceJoin().actions(NS(states=states), states["IND"]) == [
+        ("alliance", {"bloc": "Framework"})]
+    assert AllianceJoin().actions(NS(states=states), states["USA"]) == []  # already in it
+    assert AllianceLeave().actions(NS(states=states), states["USA"]) == [("leave_alliance", {})]
+    assert AllianceLeave().actions(NS(states=states), states["IND"]) == []
+
+
+def test_open_trade_opens_both_oxides_toward_everyone():
+    assert ExportOpen().actions(None, None) == [
+        ("export", {"instrument": "open", "target": "all", "product": "both"})]
+
+
+def _china(domestic: DomesticPolicy, capacity_tpm: float = 10_000.0) -> tuple[NS, NS]:
+    model = NS(miners=[NS(country="CHN", capacity_tpm=capacity_tpm)],
+               sc=NS(domestic_quota_floor=0.5, domestic_quota_step=0.1))
+    return model, NS(code="CHN", domestic=domestic)
+
+
+def test_scaled_quotas_move_every_quota_in_proportion_within_bounds():
+    # capacity 120,000 t/yr; quota 100,000 (80,000 light + 20,000 ionic), separation 96,000
+    model, china = _china(DomesticPolicy(mining_quota_tpy=100_000.0, light_quota_tpy=80_000.0,
+                                         ionic_quota_tpy=20_000.0,
+                                         separation_quota_tpy=96_000.0))
+    assert scaled_quotas(model, china, 1.0) == []
+    cut = dict(scaled_quotas(model, china, 0.9))
+    assert cut["mining_quota"] == pytest.approx({"tonnes_per_yr": 90_000.0,
+                                                 "light_tonnes_per_yr": 72_000.0,
+                                                 "ionic_tonnes_per_yr": 18_000.0})
+    assert cut["separation_quota"] == pytest.approx({"tonnes_per_yr": 86_400.0})
+    # bounded: never below 0.5 x capacity (60,000), never above 1.1 x capacity (132,000)
+    low = dict(scaled_quotas(model, china, 0.1))
+    assert low["mining_quota"]["tonnes_per_yr"] == pytest.approx(60_000.0)
+    assert low["separation_quota"]["tonnes_per_yr"] == pytest.approx(96_000.0 * 0.6)
+    high = dict(scaled_quotas(model, china, 2.0))
+    assert high["mining_quota"]["tonnes_per_yr"] == pytest.approx(132_000.0)
+
+
+def test_scaled_quotas_start_from_the_split_or_the_capacity_when_there_is_no_total():
+    model, china = _china(DomesticPolicy(light_quota_tpy=60_000.0, ionic_quota_tpy=20_000.0))
+    acts = dict(scaled_quotas(model, china, 1.05))  # from 80,000 (the split's sum)
+    assert acts["mining_quota"] == pytest.approx({"tonnes_per_yr": 84_000.0,
+                                                  "light_tonnes_per_yr": 63_000.0,
+                                                  "ionic_tonnes_per_yr": 21_000.0})
+    assert "separation_quota" not in acts
+    model, china = _china(DomesticPolicy(light_quota_tpy=60_000.0))  # half a split: capacity
+    assert dict(scaled_quotas(model, china, 0.9))["mining_quota"] == pytest.approx(
+        {"tonnes_per_yr": 108_000.0, "light_tonnes_per_yr": 54_000.0})
+    model, china = _china(DomesticPolicy())
+    assert dict(scaled_quotas(model, china, 0.9))["mining_quota"] == pytest.approx(
+        {"tonnes_per_yr": 108_000.0})
