@@ -210,15 +210,19 @@ class PageProbe:
         item = self.page.locator(".v-overlay--active .v-list-item", has_text=option).first
         field = self.page.locator(".v-select", has=self.page.get_by_label(label)).first
         shown = field.locator(".v-select__selection-text", has_text=option)
-        for attempt in range(4):
+        for attempt in range(5):
+            if shown.count():  # an earlier click took effect late (a busy server)
+                return
             self.page.get_by_label(label).first.click(force=True)  # vuetify overlays it
             try:
                 item.wait_for(timeout=5_000 * (attempt + 1))
                 item.click()
-                shown.wait_for(timeout=5_000)
+                shown.wait_for(timeout=10_000 * (attempt + 1))
                 return
             except Exception:  # noqa: BLE001 - Playwright's timeout: try again
                 self.page.keyboard.press("Escape")
+        if shown.count():
+            return
         raise DashboardError(f"could not choose {option!r} in {label!r}")
 
     def craft(self, label: str, value) -> int:
