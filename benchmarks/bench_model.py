@@ -67,8 +67,8 @@ def whole_model_run(solver: str = "auto") -> float:
     Args:
         solver: the clearing route (``"linprog"`` = the route before the optimisation).
     """
-    orig = abm.model.clear_market
-    abm.model.clear_market = functools.partial(orig, solver=solver)
+    orig = abm.model.clear_chain
+    abm.model.clear_chain = functools.partial(orig, solver=solver)
     try:
         t0 = time.perf_counter()
         model = abm.RareEarthModel(scenario="baseline", rng=1)
@@ -77,7 +77,7 @@ def whole_model_run(solver: str = "auto") -> float:
         model.results_frame()
         return time.perf_counter() - t0
     finally:
-        abm.model.clear_market = orig
+        abm.model.clear_chain = orig
 
 
 def whole_boltzmann_run() -> tuple[float, float]:
