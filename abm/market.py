@@ -38,10 +38,13 @@ import numpy as np
 from abm import lp as _lp
 
 __all__ = ["MarketOrders", "GreyTranche", "Conversion", "ClearingResult", "ClearingError",
-           "clear_market", "clear_chain", "price_grid", "NOISE_SHARE"]
+           "clear_market", "clear_chain", "price_grid", "NOISE_SHARE", "MIN_PRICE_FRAC"]
 
 #: flows below this share of the month's traded volume are solver noise
 NOISE_SHARE = 1e-12
+#: a price below this share of the product's reference price is taken as no price (a
+#: numerical guard for agents that divide by prices: expectations, returns)
+MIN_PRICE_FRAC = 1e-9
 
 
 class ClearingError(ValueError):

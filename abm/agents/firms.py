@@ -13,12 +13,10 @@ import mesa
 import numpy as np
 
 from abm.errors import ConservationError
+from abm.market import MIN_PRICE_FRAC
 from abm.policy import PRODUCTS
 from abm.strategies import demand_factor, firm_order_params, firm_orders_at
 
-#: floor of an expected price, share of the reference price (a numerical guard: a product
-#: that cleared at 0 US$/kg must not divide by zero)
-_MIN_PRICE_FRAC = 1e-9
 #: most a firm's inventory target grows when prices are far below what it expected (a
 #: numerical guard: at inventory_price_elasticity 10 the factor would reach 1e60)
 _MAX_PATIENCE = 1e3
@@ -167,7 +165,7 @@ class FirmPopulation(mesa.Agent):
         """
         eps = 0.0 if steady_state else self.model.sc.inventory_price_elasticity
         # a product nobody bought last month can clear at 0: expect a tiny price, never 0
-        exp = np.maximum(self.expected_price[product], _MIN_PRICE_FRAC * self.model.p_ref[product])
+        exp = np.maximum(self.expected_price[product], MIN_PRICE_FRAC * self.model.p_ref[product])
         ratio = prices / exp[:, None] if prices.ndim == 2 else (prices / exp)[None, :]
         return np.minimum(np.maximum(ratio, 1e-6) ** (-eps), _MAX_PATIENCE)
 

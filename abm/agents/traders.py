@@ -57,6 +57,7 @@ import mesa
 import numpy as np
 
 from abm.errors import ConservationError
+from abm.market import MIN_PRICE_FRAC
 from abm.policy import OXIDES
 
 __all__ = ["Trader", "RULES", "TRANCHES", "carry_value", "forecasts", "rule_shares",
@@ -94,11 +95,6 @@ def forecasts(price: float, fundamental: float, trend: float, months: float,
         extrapolation: how much of the trend chartists extrapolate (``g``).
     """
     return np.array([fundamental, max(price + extrapolation * months * trend, 0.0)])
-
-
-#: a price below this share of the reference price is taken as none (a numerical guard:
-#: returns on it would overflow the rules' fitness)
-_MIN_PRICE_FRAC = 1e-9
 
 
 def rule_shares(fitness: np.ndarray, intensity: float) -> np.ndarray:
@@ -305,7 +301,7 @@ class Trader(mesa.Agent):
         cost = (prev * ((1.0 + sc.trader_interest_rate_per_yr) ** (1.0 / 12.0) - 1.0)
                 + sc.trader_storage_cost_per_yr * self.model.p_ref[p] / 12.0)
         # a return on a price of (next to) nothing is no information: fitness is kept
-        if prev > _MIN_PRICE_FRAC * self.model.p_ref[p]:
+        if prev > MIN_PRICE_FRAC * self.model.p_ref[p]:
             ret = (now - prev - cost) / prev
             self.fitness[p] = (sc.trader_fitness_memory * self.fitness[p]
                                + self.positions[p] * ret)
