@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8765
 
-.PHONY: app classroom test test-fast lint venv frontend chromium bench clean
+.PHONY: app classroom test test-exhaustive test-fast lint venv frontend chromium bench clean
 
 venv: $(STAMP)
 
@@ -44,6 +44,11 @@ classroom: frontend
 # Two workers (pytest-xdist): the slow tests are independent runs, and CI machines have 2 cores.
 test: frontend chromium
 	$(PY) -m pytest -q -n 2
+
+# The full cross products of tests/test_invariants.py (every parameter end in every scenario,
+# 1,000 random configurations): ~50 min of CPU; run it after changing the market or the agents.
+test-exhaustive: frontend chromium
+	ABM_TEST_EXHAUSTIVE=1 $(PY) -m pytest -q -n 2
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n 2 -m "not slow and not browser"

@@ -17,12 +17,20 @@ configurations.
 documented kind of value) in every scenario over the whole horizon (``n_firms`` at 1,000,000
 for 12 months: ~6 s to build and ~0.8 s a month). The hypothesis tests draw all parameters at
 once, seeds, and edits of the scenario's event timeline written to a TOML copy.
+
+Two sizes. ``make test`` (CI) runs every parameter at both ends, each end in one scenario
+(the scenarios rotate over the parameters, so each scenario takes a quarter of the cases and the
+two ends of a parameter fall in different scenarios), and 150 random configurations: about
+240 + 300 runs. ``make test-exhaustive`` (``ABM_TEST_EXHAUSTIVE=1``) runs the full cross
+product, every end in every scenario (932 runs), and 1,000 random configurations: about 50
+minutes of CPU, for a change to the market or the agents' numerics.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import tomllib
@@ -47,6 +55,10 @@ SIGNED = ("payoff_",)
 SHARES = ("china_share_", "china_import_share_", "supply_share_", "substitution_", "risk_")
 #: ``n_firms`` at its documented maximum runs this many months per scenario (see module doc).
 BIG_N_FIRMS_MONTHS = 12
+#: Run the full cross products (see the module docstring); CI runs the rotated subset.
+EXHAUSTIVE = os.environ.get("ABM_TEST_EXHAUSTIVE", "") not in ("", "0")
+#: Random configurations drawn by the hypothesis test (derandomized: the same ones every time).
+RANDOM_CONFIGURATIONS = 1000 if EXHAUSTIVE else 150
 
 
 # ----------------------------------------------------------------------------- checks
@@ -142,12 +154,20 @@ def documented_values(name: str, p, start: str) -> list:
     raise AssertionError(f"no documented values for the {p.type.__name__} parameter {name}")
 
 
-def range_cases():
+def range_cases(exhaustive: bool = EXHAUSTIVE):
+    """(scenario, parameter, value, steps) cases: all of them, or each value in one scenario.
+
+    The subset gives the j-th documented value of the i-th parameter to scenario (i + j) mod
+    the number of scenarios, so both ends of a parameter run, in different scenarios.
+    """
     cases = []
-    for scenario in abm.list_scenarios():
+    scenarios = abm.list_scenarios()
+    for k, scenario in enumerate(scenarios):
         start = abm.load_scenario(scenario).start
-        for name, p in abm.PARAMS.items():
-            for value in documented_values(name, p, start):
+        for i, (name, p) in enumerate(abm.PARAMS.items()):
+            for j, value in enumerate(documented_values(name, p, start)):
+                if not exhaustive and (i + j) % len(scenarios) != k:
+                    continue
                 big = name == "n_firms" and value == p.hi and value > 10_000
                 steps = BIG_N_FIRMS_MONTHS if big else None
                 cases.append(pytest.param(scenario, name, value, steps,
@@ -167,12 +187,26 @@ def test_longest_documented_run_holds_the_invariants(scenario):
     run_checked(scenario, steps=MAX_MONTHS, seed=5)
 
 
-def test_range_cases_cover_every_parameter_and_scenario():
-    cases = range_cases()
-    assert {c.values[0] for c in cases} == set(abm.list_scenarios())
+@pytest.mark.parametrize("exhaustive", [False, True])
+def test_range_cases_cover_every_parameter_and_scenario(exhaustive):
+    cases = range_cases(exhaustive)
+    scenarios = abm.list_scenarios()
+    assert {c.values[0] for c in cases} == set(scenarios)
     assert {c.values[1] for c in cases} == set(abm.PARAMS)
     n_firms = abm.PARAMS["n_firms"]
     assert {c.values[2] for c in cases if c.values[1] == "n_firms"} == {n_firms.lo, n_firms.hi}
+    # every documented value of every parameter runs: in every scenario, or in exactly one
+    starts = {s: abm.load_scenario(s).start for s in scenarios}
+    runs = {}
+    for c in cases:
+        scenario, name, value = c.values[:3]
+        j = documented_values(name, abm.PARAMS[name], starts[scenario]).index(value)
+        runs.setdefault((name, j), []).append(scenario)
+    assert set(runs) == {(n, j) for n, p in abm.PARAMS.items()
+                         for j in range(len(documented_values(n, p, "2000-01")))}
+    assert all(len(v) == (len(scenarios) if exhaustive else 1) for v in runs.values())
+    if not exhaustive:  # the two ends of a parameter fall in different scenarios
+        assert runs[("demand_elasticity", 0)] != runs[("demand_elasticity", 1)]
 
 
 def test_a_month_that_clears_at_price_zero_does_not_break_the_next():
@@ -342,10 +376,10 @@ def configurations(draw) -> dict:
             "steps": steps, "overrides": overrides}
 
 
-# derandomized: CI explores the same 1,000 configurations every time (a failure is then a
-# regression, never luck); to explore new ones, run it with derandomize=False
+# derandomized: CI explores the same 150 configurations every time, 1,000 when exhaustive (a
+# failure is then a regression, never luck); to explore new ones, run it with derandomize=False
 @pytest.mark.slow
-@settings(max_examples=1000, deadline=None, derandomize=True,
+@settings(max_examples=RANDOM_CONFIGURATIONS, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])
 @given(config=configurations())
