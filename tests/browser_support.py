@@ -87,7 +87,7 @@ def serve_dashboard(log_path: Path, classroom_dir: Path | None = None,
             stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}/"
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 180  # a loaded CI machine starts solara slowly
             while True:
                 try:
                     with urllib.request.urlopen(url, timeout=2) as response:
@@ -162,7 +162,7 @@ class PageProbe:
             self.page = browser.new_page()
             if viewport:
                 self.page.set_viewport_size(viewport)
-        self.page.set_default_timeout(30_000)
+        self.page.set_default_timeout(90_000)  # generous: CI machines are shared
         parts = urlsplit(url)
         local = f"{parts.scheme}://{parts.netloc}"  # the server, whatever page is opened
         ws_local = local.replace("http://", "ws://")
