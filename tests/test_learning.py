@@ -27,6 +27,13 @@ def test_ewa_domains_keep_their_own_experience():
     assert experience == {"export": 3.0, "stockpile": 1.0}
 
 
+def test_ewa_with_no_strategies_only_counts_experience():
+    experience: dict[str, float] = {}
+    att: dict[str, float] = {}
+    ewa_update(att, experience, "d", "a", {}, phi=0.5, delta=0.5)
+    assert att == {} and experience == {"d": 1.0}
+
+
 def test_ewa_delta_one_reinforces_played_and_forgone_alike():
     att = {"a": 0.0, "b": 0.0, "c": 0.0}
     ewa_update(att, {}, "d", "c", {"a": 3.0, "b": 1.0, "c": 2.0}, phi=0.9, delta=1.0)
@@ -66,3 +73,14 @@ def test_logit_spread_is_relative_to_the_attractions_size():
     small = {"a": 1.0, "b": 1.0 + 1e-6}
     rng = np.random.default_rng(0)
     assert {logit_choice(small, 50.0, rng) for _ in range(60)} == {"b"}
+
+
+def test_logit_spread_threshold_is_inclusive_and_at_least_1e_12():
+    # attractions below 1 in size: the threshold is 1e-12 (not scaled down); a spread of
+    # exactly 1e-12 is still round-off (uniform), 1.5e-12 is not (the best, almost surely)
+    rng = np.random.default_rng(1)
+    at = {logit_choice({"a": 0.0, "b": 1e-12}, 50.0, rng) for _ in range(60)}
+    assert at == {"a", "b"}
+    rng = np.random.default_rng(1)
+    above = {logit_choice({"a": 0.0, "b": 1.5e-12}, 50.0, rng) for _ in range(60)}
+    assert above == {"b"}

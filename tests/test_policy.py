@@ -153,6 +153,7 @@ def test_instruments_in_force_exclude_open():
     regime.set("CHN", "USA", "light", ExportPolicy("licence", 0.5))
     regime.set("CHN", "JPN", "light", ExportPolicy("open"))
     regime.set("CHN", "JPN", "heavy", ExportPolicy("ban"))
+    regime.set("CHN", "KOR", "light", ExportPolicy("open"))  # set, but restricts nothing
     assert regime.instruments("CHN", "light") == {"licence"}
     assert regime.instruments("CHN", "heavy") == {"ban"}
     assert regime.instruments("USA", "light") == set()
@@ -167,4 +168,5 @@ def test_duties_are_set_and_lifted():
     assert regime.duty("CHN", "heavy") == 0.0
     regime.set_duty("CHN", "light", 0.0)
     assert regime.duty("CHN", "light") == 0.0
+    regime.set_duty("CHN", "magnet", 0.0)  # lifting a duty never set is no error
     assert math.isclose(regime.duty("USA", "light"), 0.0)
