@@ -65,6 +65,39 @@ def test_a_separation_quota_in_oxide_allows_more_concentrate_at_lower_recovery()
 
 def test_deposit_kinds_follow_the_heavy_share():
     assert deposit_kind(0.001, 0.02) == LIGHT and deposit_kind(0.05, 0.02) == IONIC
+    assert deposit_kind(0.02, 0.02) == IONIC  # "at least" the threshold
+
+
+@pytest.mark.parametrize(("mines", "policy", "expected"), [
+    # a light share above the total: scaled down to the whole total (100 of 150 t/month),
+    # nothing left for the ionic mines
+    (MINES, DomesticPolicy(mining_quota_tpy=1200, light_quota_tpy=1800),
+     {"A": 200 / 3, "B": 100 / 3, "C": 0.0}),
+    # a separation quota above capacity: every mine at its capacity (not more, not inf)
+    (MINES, DomesticPolicy(separation_quota_tpy=12_000), {"A": 100.0, "B": 50.0, "C": 30.0}),
+    # an idle ionic mine (0 t capacity) gets nothing, and nothing divides by zero
+    ([("A", LIGHT, 100.0), ("C", IONIC, 0.0)], DomesticPolicy(mining_quota_tpy=600),
+     {"A": 50.0, "C": 0.0}),
+    ([("A", LIGHT, 100.0), ("C", IONIC, 0.0)],
+     DomesticPolicy(mining_quota_tpy=600, light_quota_tpy=480), {"A": 40.0, "C": 0.0}),
+    ([("A", LIGHT, 0.0), ("C", IONIC, 0.0)], DomesticPolicy(separation_quota_tpy=600),
+     {"A": 0.0, "C": 0.0}),
+    # below a tonne a month the same rules hold: 0.3 + 0.6 t of capacity share a 0.45 t
+    # quota by capacity (0.15 and 0.3), and a 0.45 t separation quota halves them
+    ([("A", LIGHT, 0.3), ("C", IONIC, 0.6)], DomesticPolicy(mining_quota_tpy=5.4),
+     {"A": 0.15, "C": 0.3}),
+    ([("A", LIGHT, 0.3), ("C", IONIC, 0.6)], DomesticPolicy(separation_quota_tpy=5.4),
+     {"A": 0.15, "C": 0.3}),
+])
+def test_quota_caps_at_the_edges_by_hand(mines, policy, expected):
+    assert quota_caps(mines, policy) == pytest.approx(expected)
+
+
+def test_a_copied_policy_has_its_own_reserve_bands():
+    policy = DomesticPolicy(reserve_band={"light": ReserveBand(10.0, 20.0, 5.0, 100.0)})
+    copy = policy.copy()
+    copy.reserve_band["heavy"] = ReserveBand(1.0, 2.0, 1.0, 1.0)
+    assert set(policy.reserve_band) == {"light"}
 
 
 # ----------------------------------------------------------------------------- illegal mining
@@ -75,12 +108,20 @@ def test_deposit_kinds_follow_the_heavy_share():
     (5.0, 0.0, 0.0),      # ratio 1: nothing
     (4.0, 0.0, 0.0),      # below cost: nothing
     (15.0, 1.0, 0.0),     # full enforcement
+    (15.0, 1.5, 0.0),     # enforcement is a share: above 1 it stops everything, no more
 ])
 def test_illegal_output_grows_with_the_margin_and_shrinks_with_enforcement(revenue, enforcement,
                                                                           expected):
     got = illegal_output(100.0, revenue, 10.0, cost_ratio=0.5, full_margin_ratio=1.5,
                          enforcement=enforcement)
     assert got == pytest.approx(expected)
+
+
+def test_illegal_output_for_small_potentials_and_cheap_mines():
+    assert illegal_output(0.0, 15.0, 10.0, 0.5, 1.5, 0.0) == 0.0
+    assert illegal_output(0.5, 15.0, 10.0, 0.5, 1.5, 0.0) == pytest.approx(0.5)
+    # illegal cost 0.5 x a legal 1 US$/kg: ratio 1.2 / 0.5 = 2.4, (2.4 - 1) / (3 - 1) = 0.7
+    assert illegal_output(100.0, 1.2, 1.0, 0.5, 3.0, 0.0) == pytest.approx(100.0 * 1.4 / 2.0)
 
 
 def test_a_mining_quota_caps_chinas_mines_and_the_idle_capacity_leaks(tmp_path):
