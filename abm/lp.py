@@ -47,22 +47,18 @@ class ProductBlock:
     """Where one product's variables and rows sit in the LP.
 
     Attributes:
-        supply: slice of the supply-step columns.
         link_s, link_b: (L,) seller and buyer node of each link-tranche column.
         grey: (L,) whether a link column is unrecorded (outside policy caps).
         links: slice of the link columns.
-        demand: slice of the demand columns (node-major, ``N x K``).
         seller_row: index of the product's first seller-balance row (then ``N`` rows).
         buyer_row: index of the first buyer-balance row.
         seller_has, buyer_has: (N,) whether the node's balance row is live.
     """
 
-    supply: slice
     link_s: np.ndarray
     link_b: np.ndarray
     grey: np.ndarray
     links: slice
-    demand: slice
     seller_row: int
     buyer_row: int
     seller_has: np.ndarray
@@ -164,9 +160,7 @@ def build(orders: dict, conversion=None) -> LP:
             ub_row += capped.size
         c_parts += [o.supply_ask[s_keep], lcost, -np.tile(o.demand_bid, n)[d_keep]]
         ub_parts += [o.supply_qty[s_keep], lcap, d_qty[d_keep]]
-        blocks[p] = ProductBlock(slice(sup[0] if n_s else col, col + n_s), ls, lb, lgrey,
-                                 slice(col + n_s, col + n_s + n_l),
-                                 slice(col + n_s + n_l, col + n_s + n_l + n_d), srow, brow,
+        blocks[p] = ProductBlock(ls, lb, lgrey, slice(col + n_s, col + n_s + n_l), srow, brow,
                                  seller_has, buyer_has)
         col += n_s + n_l + n_d
         eq_row += 2 * n
