@@ -258,6 +258,10 @@ def test_mining_cost_by_hand():
     assert payoff.mining_cost("AUS", miners, supply, 0.5) == pytest.approx(-2.0)
     # the USA: 100 t x 6 + its mine's care and restart costs of US$ 50,000
     assert payoff.mining_cost("USA", miners, supply, 0.5) == pytest.approx(-0.65)
+    # a mothballed mine routes nothing this month: only its care cost of US$ 20,000 counts
+    idle = [*miners, _M("I", "USA", "USA", 6.0, fixed=20_000.0)]
+    assert payoff.mining_cost("USA", idle, supply, 0.5) == pytest.approx(-0.67)
+    assert payoff.mining_cost("CHN", idle, supply, 0.5) == pytest.approx(-6.2)
 
 
 # ----------------------------------------------------------------------------- the choice

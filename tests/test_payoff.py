@@ -4,6 +4,7 @@ Every expected number below is worked out by hand in the comment next to it (t x
 US$ thousand; x 1e-3 = US$ million).
 """
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -171,3 +172,76 @@ def test_risk_from_shortage_is_scaled_and_capped():
     short["light"][1] = 30.0  # 60% short x 5 = 3, capped at 1
     risk = perceived_risk(np.zeros(2), orders, NORMAL, short, planned, 0.0, 5.0)
     np.testing.assert_allclose(risk, [0.0, 1.0])
+
+
+def test_unrecorded_sales_earn_the_home_seller_price():
+    # China's recorded 50 t at home at 40 and 30 t to Japan at 100 (link cost 1), plus 10 t
+    # smuggled to Japan: the smugglers' sellers get China's seller price, 35 US$/kg, not
+    # Japan's 100 (the smugglers keep the gap): (50 x 40 + 30 x 99 + 10 x 35) US$ k
+    model = _two_node_model(jpn_bloc="")
+    flows = np.array([[50.0, 30.0], [0.0, 20.0]])
+    res = {"light": ClearingResult(flows, np.zeros(1), np.zeros((2, 1)), np.array([40.0, 100.0]),
+                                   np.array([35.0, 100.0]), 0.0, "lp",
+                                   grey_flows=np.array([[0.0, 10.0], [0.0, 0.0]]))}
+    parts = payoff.market_payoff(model, "CHN", res, [], W,
+                                 _orders_with(np.array([[0.0, 1.0], [1.0, 0.0]])))
+    assert parts["revenue"] == pytest.approx((50 * 40 + 30 * 99 + 10 * 35) * 1e-3)  # 5.32
+    # a node that made nothing this month sells from stock: the same revenue, no margin
+    res["light"] = dataclasses.replace(res["light"], converted_out=np.zeros(2))
+    again = payoff.market_payoff(model, "CHN", res, [], W,
+                                 _orders_with(np.array([[0.0, 1.0], [1.0, 0.0]])))
+    assert again["revenue"] == pytest.approx(parts["revenue"])
+
+
+def test_market_terms_add_up_over_products():
+    # the same light market twice under two product names: every term doubles
+    model = _two_node_model(jpn_bloc="US-Japan")
+    for attr in ("p_ref", "demand_tpm"):
+        getattr(model, attr)["heavy"] = getattr(model, attr)["light"]
+    model.exchange.normal_flow["heavy"] = model.exchange.normal_flow["light"]
+    model.firms.last_shortage["heavy"] = model.firms.last_shortage["light"]
+    one = {"light": _result([[50.0, 30.0], [0.0, 20.0]], [40.0, 100.0])}
+    cost = _orders_with(np.array([[0.0, 1.0], [1.0, 0.0]]))
+    single = payoff.market_payoff(model, "CHN", one, ["JPN"], W, cost)
+    both = payoff.market_payoff(model, "CHN", {**one, "heavy": one["light"]}, ["JPN"], W,
+                                {**cost, "heavy": cost["light"]})
+    assert set(single) == set(both)
+    for term, value in single.items():
+        assert both[term] == pytest.approx(2 * value), term
+    assert all(single[t] != 0 for t in ("revenue", "industry", "leverage", "retaliation",
+                                         "shortage"))
+
+
+@pytest.mark.parametrize(("purchases", "expected"), [
+    ([500.0, 30.0, 10.0], (30 * 100 + 10 * 140) / 40),  # China's own purchases left out: 110
+    ([500.0, 0.5, 0.0], 100.0),                          # half a tonne still weighs: 100
+    ([500.0, 0.0, 0.0], 120.0),                          # nobody buys outside: the plain mean
+])
+def test_world_price_is_the_purchase_weighted_price_outside_china(purchases, expected):
+    price = np.array([40.0, 100.0, 140.0])
+    assert payoff.world_price(price, np.array(purchases), chn=0) == pytest.approx(expected)
+
+
+def test_security_below_a_month_of_target_and_below_a_tonne_of_use():
+    # half a month's target of 0.5 t/month: 0.125 t of stock covers half of it; the other
+    # half is uncovered: 0.5 x 0.4 x 0.5 t x 60 US$/kg x 1e-3 x 0.5
+    got = payoff.security(0.5, 0.4, {"light": 0.5}, {"light": 60.0}, {"light": 0.125}, 0.5)
+    assert got == pytest.approx(-0.5 * 0.4 * 0.5 * 60.0 * 1e-3 * 0.5)
+    # no use: nothing to secure, whatever the stock
+    assert payoff.security(0.5, 0.4, {"light": 0.0}, {"light": 60.0}, {"light": 0.0}, 3.0) == 0
+
+
+def test_weights_from_a_mapping_and_from_attributes():
+    values = {f"payoff_{k}": float(i) for i, k in enumerate(payoff.PAYOFF_WEIGHTS)}
+    expected = {k: float(i) for i, k in enumerate(payoff.PAYOFF_WEIGHTS)}
+    assert payoff.weights_from(values) == expected
+    assert payoff.weights_from(SimpleNamespace(**values)) == expected
+
+
+def test_no_leverage_over_a_target_that_imports_nothing():
+    model = _two_node_model(jpn_bloc="")
+    model.exchange.normal_flow["light"] = np.array([[50.0, 0.0], [0.0, 20.0]])
+    res = {"light": _result([[50.0, 0.0], [0.0, 20.0]], [40.0, 100.0])}
+    parts = payoff.market_payoff(model, "CHN", res, ["JPN"], W,
+                                 _orders_with(np.array([[0.0, 1.0], [1.0, 0.0]])))
+    assert parts["leverage"] == 0.0
