@@ -6,16 +6,23 @@ import numpy as np
 import pytest
 
 from abm.domestic import DomesticPolicy
+from abm.policy import ExportPolicy, PolicyRegime
 from abm.strategies import (
     AllianceJoin,
     AllianceLeave,
+    DomesticExpand,
+    DomesticSteady,
+    ExportLicence,
     ExportOpen,
+    aggregate_orders,
     bloc_to_join,
+    firm_orders_at,
     is_exporter,
     is_importer,
     miner_utilisation,
     mining_share,
     scaled_quotas,
+    targets_outside_bloc,
 )
 
 P_REF = {"light": 60.0, "heavy": 300.0, "magnet": 100.0}
@@ -131,3 +138,65 @@ def test_scaled_quotas_start_from_the_split_or_the_capacity_when_there_is_no_tot
     model, china = _china(DomesticPolicy())
     assert dict(scaled_quotas(model, china, 0.9))["mining_quota"] == pytest.approx(
         {"tonnes_per_yr": 108_000.0})
+
+
+def test_firm_orders_by_hand_never_negative():
+    # order = c x f + k x h - b: 10 x 0.5 + 4 x 2 - 3 = 10; 1 x 0.5 + 0 - 6 < 0 -> 0
+    got = firm_orders_at(np.array([10.0, 1.0]), np.array([4.0, 0.0]), np.array([3.0, 6.0]),
+                         np.array([0.5, 0.5]), np.array([2.0, 2.0]))
+    np.testing.assert_allclose(got, [10.0, 0.0])
+
+
+def test_order_curves_summed_in_chunks_equal_a_firm_by_firm_sum():
+    rng = np.random.default_rng(4)
+    n_firms, n_countries, k_grid = 23, 3, 5
+    country = np.sort(rng.integers(0, n_countries, n_firms))
+    c, k, b = rng.uniform(0, 10, n_firms), rng.uniform(0, 5, n_firms), rng.uniform(0, 20, n_firms)
+    f_grid = np.linspace(2.0, 0.2, k_grid)
+    h_grid = rng.uniform(0.5, 2.0, (n_countries, k_grid))
+    brute = np.zeros((n_countries, k_grid))
+    for j in range(n_firms):  # one firm at a time, one price at a time
+        for g in range(k_grid):
+            cc = country[j]
+            brute[cc, g] += max(c[j] * f_grid[g] + k[j] * h_grid[cc, g] - b[j], 0.0)
+    for chunk in (1, 4, 8192):  # chunks smaller than a country's firms, and one chunk
+        got = aggregate_orders(country, c, k, b, f_grid, h_grid, n_countries, chunk=chunk)
+        np.testing.assert_allclose(got, brute, rtol=1e-12)
+
+
+def test_is_importer_weighs_tonnes_at_reference_prices():
+    # B imports 10 t of Dy/Tb (3,000 US$k) and exports 20 t of NdPr (1,200 US$k): in tonnes it
+    # is a net exporter, in value a net importer
+    light = np.zeros((3, 3))
+    light[1, 0] = 20.0
+    heavy = np.zeros((3, 3))
+    heavy[2, 1] = 10.0
+    assert is_importer(_trade_model({"light": light, "heavy": heavy}), "B")
+    # balanced trade is not importing
+    even = np.zeros((3, 3))
+    even[0, 1] = even[1, 0] = 5.0
+    assert not is_importer(_trade_model({"light": even}), "A")
+
+
+def test_targets_outside_bloc_are_every_other_state_not_in_the_choosers_bloc():
+    states = _states(("USA", "Framework", True), ("JPN", "Framework", True),
+                     ("CHN", "", True), ("EU", "Club", True))
+    model = NS(countries=("CHN", "USA", "JPN", "EU"), states=states)
+    assert targets_outside_bloc(model, states["USA"]) == ["CHN", "EU"]
+    assert targets_outside_bloc(model, states["CHN"]) == ["USA", "JPN", "EU"]  # no bloc
+
+
+def test_licences_are_recognised_only_without_bans_or_quotas():
+    regime = PolicyRegime()
+    model, china = NS(regime=regime), NS(code="CHN")
+    regime.set("CHN", "USA", "light", ExportPolicy("licence", 0.5))
+    assert ExportLicence().matches(model, china)
+    regime.set("CHN", "JPN", "heavy", ExportPolicy("ban"))
+    assert not ExportLicence().matches(model, china)
+
+
+def test_expanding_raises_the_quotas_by_the_step_and_steady_keeps_them():
+    model, china = _china(DomesticPolicy(mining_quota_tpy=100_000.0))
+    assert dict(DomesticExpand().actions(model, china))["mining_quota"] == pytest.approx(
+        {"tonnes_per_yr": 110_000.0})  # step 0.1
+    assert DomesticSteady().actions(model, china) == []
