@@ -327,3 +327,29 @@ def test_sales_never_exceed_the_supply_offered_at_a_node():
                             None)
     assert flows.sum(axis=1)[0] <= 10.0
     assert flows[0, 1] == pytest.approx(10.0, rel=1e-15)
+
+
+def test_idle_nodes_get_their_arbitrage_prices():
+    # A sells 100 t at 10; only B buys (50 t, bid 30). A is not exhausted, so A's seller price
+    # is its ask, 10, and B pays 10 + 2 (link cost A->B). C neither buys nor sells: as a buyer
+    # it would pay the cheapest delivered price, 10 + 3 = 13; as a seller it would get the
+    # best buyer price net of its link cost, 12 - 5 = 7. B sells nothing: it would get its own
+    # price, 12 (no link cost at home). D is cut off from every seller (caps 0) and can reach
+    # B only at a link cost of 20 > 12: 0 both ways.
+    cost = [[0, 2, 3, 0], [0, 0, 0, 0], [0, 5, 0, 0], [0, 20, 0, 0]]
+    cap = [[INF, INF, INF, 0], [INF, INF, INF, 0], [INF, INF, INF, 0], [INF, INF, INF, INF]]
+    o = orders("ABCD", [(0, 100, 10)], [30], [[0], [50], [0], [0]], cost=cost, cap=cap)
+    r = clear_market(o)
+    np.testing.assert_allclose(r.flows[0], [0, 50, 0, 0], atol=1e-9)
+    np.testing.assert_allclose(r.price, [10, 12, 13, 0], atol=1e-9)
+    np.testing.assert_allclose(r.seller_price, [10, 12, 7, 0], atol=1e-9)
+
+
+def test_unmet_demand_counts_steps_bid_at_or_above_the_floor():
+    # 40 t for two buyers bidding 20 t each at 10 and 20 t each at 5: the 10-steps are served
+    # (40 t), the 5-steps not at all
+    o = orders("AB", [(0, 40, 1)], [10, 5], [[20, 20], [20, 20]])
+    r = clear_market(o)
+    np.testing.assert_allclose(r.unmet(o), [20, 20], atol=1e-9)
+    np.testing.assert_allclose(r.unmet(o, price_floor=5.0), [20, 20], atol=1e-9)
+    np.testing.assert_allclose(r.unmet(o, price_floor=6.0), [0, 0], atol=1e-9)

@@ -12,10 +12,13 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from abm.market import (
+    NOISE_SHARE,
     ClearingError,
     Conversion,
     GreyTranche,
     MarketOrders,
+    _clean_flows,
+    _feasible_conversion,
     clear_chain,
     clear_market,
 )
@@ -291,3 +294,33 @@ def test_products_without_conversion_clear_as_if_alone(seed):
         assert together[p].welfare == pytest.approx(alone.welfare, rel=1e-7, abs=1e-6)
         exports = together[p].flows.sum(axis=1) - np.diag(together[p].flows)
         assert (exports <= o.export_cap + 1e-7).all()
+
+
+# ---------------------------------------------------------------- trimming the solver's noise
+def test_flows_are_cleaned_of_noise_and_trimmed_to_what_was_offered():
+    # A offered 10 t but the solution ships 8 t recorded and 4 t unrecorded to B: both are
+    # scaled by 10/12. A home flow of 6e-12 t is noise below NOISE_SHARE x the 12 t traded
+    # (1.2e-11 t) and goes; B, which converted 5 t, may ship those 5 t
+    o = orders("AB", [(0, 10.0, 1.0)], [20.0], [[0.0], [20.0]])
+    flows = np.array([[6 * NOISE_SHARE, 8.0], [5.0, 0.0]])
+    grey = np.array([[0.0, 4.0], [0.0, 0.0]])
+    f, g = _clean_flows(o, flows, grey, made=np.array([0.0, 5.0]))
+    assert f[0, 0] == 0.0
+    np.testing.assert_allclose(f, [[0.0, 8 * 10 / 12], [5.0, 0.0]], rtol=1e-12)
+    np.testing.assert_allclose(g, [[0.0, 4 * 10 / 12], [0.0, 0.0]], rtol=1e-12)
+    # nothing traded: all zeros
+    f, g = _clean_flows(o, np.zeros((2, 2)), np.zeros((2, 2)), made=None)
+    assert not f.any() and not g.any()
+
+
+def test_conversion_output_is_trimmed_to_shipments_inputs_and_capacity():
+    # node A shipped 6 + 2 t of magnets: it made at most 8. Node B received 3 + 1 t of oxide
+    # at 0.5 t per t of magnet: at most 8. Node C is capped at 7 by its capacity.
+    c = Conversion("magnet", {"oxide": 0.5}, np.array([100.0, 100.0, 7.0]), np.ones(3))
+    mag_f = np.array([[0.0, 6.0, 0.0], [0.0, 0.0, 20.0], [20.0, 0.0, 0.0]])
+    mag_g = np.array([[0.0, 2.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    ox_f = np.array([[0.0, 3.0, 20.0], [20.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    ox_g = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    raw = {"magnet": (mag_f, mag_g), "oxide": (ox_f, ox_g)}
+    made = _feasible_conversion(np.array([10.0, 10.0, 10.0]), c, raw)
+    np.testing.assert_allclose(made, [8.0, 8.0, 7.0])
