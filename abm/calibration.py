@@ -30,8 +30,9 @@ from abm.errors import InputError
 from abm.policy import OXIDES, PRODUCTS
 from abm.safeio import MAX_DATA_BYTES, MAX_MONTHS, read_text_limited
 
-__all__ = ["World", "Number", "Table", "TABLES", "DATA_FILES", "MAX_TONNES", "MAX_USD_PER_KG",
-           "load_world", "load_observed", "read_bloc_exclusions", "read_links", "read_table"]
+__all__ = ["World", "ByproductPrices", "BYPRODUCT_MARKETS", "Number", "Table", "TABLES",
+           "DATA_FILES", "MAX_TONNES", "MAX_USD_PER_KG", "load_world", "load_observed",
+           "read_bloc_exclusions", "read_byproduct_prices", "read_links", "read_table"]
 
 #: Largest quantity accepted in a data file, t or t/yr.
 MAX_TONNES = 1e9
@@ -126,6 +127,8 @@ TABLES: dict[str, Table] = {
         ("country", "source"), key=("year", "country")),
     "magnet_recipe.csv": Table({"t_per_t_magnet": _SHARE}, ("input", "source"),
                                key=("input",)),
+    "byproduct_prices.csv": Table({"usd_per_kg": _PRICE}, ("date", "market", "source"),
+                                  key=("date", "market")),
     "observed_history.csv": Table({"value": Number(-MAX_TONNES, MAX_TONNES)},
                                   ("date", "variable", "unit", "source"),
                                   key=("date", "variable"), names=("unit",)),
@@ -137,6 +140,31 @@ DATA_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     for name in ("states.csv", "mines.csv", "refining.csv", "prices.csv")}
 
 _OBSERVED_DATE = re.compile(r"[0-9]{4}(-(0[1-9]|1[0-2]))?")
+_MONTH_DATE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+#: the markets of the by-product price series: FOB China, and inside China
+BYPRODUCT_MARKETS = ("world", "china")
+
+
+@dataclass(frozen=True)
+class ByproductPrices:
+    """Price paths of the rest of a mine's basket (La and Ce oxide), US$/kg, by market.
+
+    The model trades NdPr and Dy/Tb only; the lanthanum and cerium that make up most of a
+    light-ore mine's tonne are priced from this exogenous series (``byproduct_prices.csv``),
+    linear between its dated points and flat before the first and after the last.
+
+    Attributes:
+        months: market -> month ordinals (``12 * year + month - 1``) of its points, ascending.
+        usd_per_kg: market -> prices at those months, US$/kg.
+    """
+
+    months: dict[str, np.ndarray]
+    usd_per_kg: dict[str, np.ndarray]
+
+    def at(self, ordinal: int) -> dict[str, float]:
+        """Price in each market at month ordinal ``12 * year + month - 1``, US$/kg."""
+        return {k: float(np.interp(ordinal, self.months[k], self.usd_per_kg[k]))
+                for k in BYPRODUCT_MARKETS}
 
 
 @dataclass(frozen=True)
@@ -244,6 +272,16 @@ def _check_rows(name: str, df: pd.DataFrame) -> None:
             raise _fail(name, i, "reference_price_usd_per_kg",
                         f"expected low <= reference <= high, got {lo[i]:g} <= {ref[i]:g} <= "
                         f"{hi[i]:g}")
+    elif name == "byproduct_prices.csv":
+        bad = ~df["date"].str.fullmatch(_MONTH_DATE).to_numpy(bool)
+        if bad.any():
+            i = int(bad.argmax())
+            raise _fail(name, i, "date", f"expected YYYY-MM, got {df['date'].iloc[i]!r}")
+        bad = ~df["market"].isin(BYPRODUCT_MARKETS).to_numpy()
+        if bad.any():
+            i = int(bad.argmax())
+            raise _fail(name, i, "market", f"expected one of {', '.join(BYPRODUCT_MARKETS)}, "
+                        f"got {df['market'].iloc[i]!r}")
     elif name == "observed_history.csv":
         bad = ~df["date"].str.fullmatch(_OBSERVED_DATE).to_numpy(bool)
         if bad.any():
@@ -338,6 +376,27 @@ def read_bloc_exclusions(data_dir: str | Path | None = None) -> dict[str, frozen
     for payer, excluded in zip(df["payer"], df["excluded_country"], strict=True):
         out.setdefault(payer, set()).add(excluded)
     return {k: frozenset(v) for k, v in out.items()}
+
+
+def read_byproduct_prices(data_dir: str | Path | None = None) -> ByproductPrices | None:
+    """The by-product (La/Ce) price paths, or ``None`` when the data folder has none.
+
+    Raises:
+        InputError: a malformed file, or a market without any row.
+    """
+    if not os.path.lexists(_data_dir(data_dir) / "byproduct_prices.csv"):
+        return None
+    df = read_table("byproduct_prices.csv", data_dir)
+    months, prices = {}, {}
+    for market in BYPRODUCT_MARKETS:
+        rows = df[df["market"] == market]
+        if rows.empty:
+            raise InputError(f"data file byproduct_prices.csv has no row for market {market!r}")
+        ordinal = np.array([12 * int(d[:4]) + int(d[5:7]) - 1 for d in rows["date"]])
+        order = np.argsort(ordinal, kind="stable")
+        months[market] = ordinal[order]
+        prices[market] = rows["usd_per_kg"].to_numpy(float)[order]
+    return ByproductPrices(months, prices)
 
 
 def read_links(data_dir: str | Path | None = None) -> pd.DataFrame:

@@ -74,6 +74,11 @@ class RareEarthModel(mesa.Model):
         """Current month as ``YYYY-MM`` (the month the next step simulates)."""
         return self.month_date(self.month)
 
+    @property
+    def month_ordinal(self) -> int:
+        """This month as ``12 * year + month - 1`` (calendar months since year 0)."""
+        return 12 * self.start_year + self.start_month - 1 + self.month
+
     def month_date(self, month_index: int) -> str:
         """``YYYY-MM`` of a month index counted from the scenario start."""
         k = self.start_month - 1 + month_index

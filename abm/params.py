@@ -214,6 +214,15 @@ PARAMS: dict[str, Param] = {
     "output_smoothing_months": _p("supply", int, 3, 1, 24,
                                   "months of revenue/cost ratios a mine averages to set output "
                                   "(no cobweb on one month's price)"),
+    "byproduct_price_share": _p("supply", float, 1.0, 0.0, 1.0,
+                                "share of the La/Ce price (data/byproduct_prices.csv) a miner "
+                                "realises on the REO it mines beyond NdPr and Dy/Tb (0 = "
+                                "revenue from NdPr and Dy/Tb only)",
+                                "assumption: the whole price (the mines' cash costs in mines.csv "
+                                "are for the whole tonne of REO, separation included); Lynas's "
+                                "realised basket price, 62.18 US$/kg REO in Q4 2010 "
+                                "(mine_events.csv), was about three times its NdPr and Dy/Tb "
+                                "content's value"),
     "investment_hurdle": _p("supply", float, 1.6, 1.0, 10.0,
                             "mean revenue/cost ratio over the investment window that commits "
                             "an expansion"),

@@ -14,7 +14,7 @@ from mesa.agent import AgentSet
 from abm.actions import ACTIONS
 from abm.agents import FirmPopulation, MagnetMakers, Miner, State
 from abm.agents.traders import desks
-from abm.calibration import load_world, read_bloc_exclusions, read_links
+from abm.calibration import load_world, read_bloc_exclusions, read_byproduct_prices, read_links
 from abm.contracts import ContractBook
 from abm.errors import InputError
 from abm.events import Timeline
@@ -74,6 +74,7 @@ def populate(model) -> None:
     model.firms = FirmPopulation.generate(model, sc.n_firms, model.countries, model.demand_tpm,
                                          model.p_ref, sc)
     model.bloc_exclusions = read_bloc_exclusions(sc.data_dir)
+    model.byproducts = read_byproduct_prices(sc.data_dir)
     model.exchange = Exchange(model.countries, model.p_ref, _link_frac(model))
     model.timeline = Timeline(sc.events)
     #: an integer seed for the analyses that need one (trade communities); not model.rng's

@@ -13,8 +13,10 @@ A target names a model column (or a ratio ``a / b`` of two), a date window (``YY
 dates are read as their month) and a statistic in words; :func:`statistic_kind` reads the
 words: sums (``annual sum``, ``monthly sum``, ``half-year sum``, ``quarterly sums``), a run rate
 or an ``annual sum (each year)`` of a window of whole years (both the monthly mean x 12), a
-share of world mine output, the quarter of the maximum, or otherwise the mean over the window
-(spot quotes, year-end ranges, annual means, shares, ratios). Targets whose
+share of world mine output, the quarter of the maximum (the quarter whose mean is highest in
+the window, as a decimal year: 2011Q3 is 2011.5; matched within one quarter), a ratio to the
+peak (the window's mean over the highest quarterly mean before the window), or otherwise the
+mean over the window (spot quotes, year-end ranges, annual means, shares, ratios). Targets whose
 variable has no model column are listed as not comparable. Every target is scored on every run
 of its scenario: the model's mean over seeds, a 95% interval over seeds, the error against the
 value, and whether the mean lies in the target's range (or within 25% of the value when no
@@ -31,11 +33,12 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["load_targets", "statistic_kind", "score", "markdown", "pattern_summary",
-           "DEFAULT_TOLERANCE"]
+           "quarter_label", "DEFAULT_TOLERANCE"]
 
 #: without a published range, a model mean within this share of the value counts as a match
 DEFAULT_TOLERANCE = 0.25
 _MONTH = re.compile(r"^(\d{4})-(\d{2})")
+_QUARTER = re.compile(r"(\d{4})Q([1-4])")
 
 
 def _data_dir() -> Path:
@@ -60,8 +63,20 @@ def load_targets() -> pd.DataFrame:
         "pattern": "calibration", "source": obs["source"], "role": "calibration"})
     out = pd.concat([cal, val], ignore_index=True)
     for col in ("value", "low", "high"):
-        out[col + "_num"] = pd.to_numeric(out[col], errors="coerce")
+        out[col + "_num"] = pd.to_numeric(out[col].map(_quarter_or_text), errors="coerce")
     return out
+
+
+def _quarter_or_text(text: str):
+    """``2011Q3`` as the decimal year 2011.5 (a quarter's start); anything else unchanged."""
+    m = _QUARTER.fullmatch(str(text).strip())
+    return int(m.group(1)) + (int(m.group(2)) - 1) / 4 if m else text
+
+
+def quarter_label(year: float) -> str:
+    """The decimal year of a quarter's start back as ``YYYYQn`` (rounded to a quarter)."""
+    k = round(year * 4)
+    return f"{k // 4}Q{k % 4 + 1}"
 
 
 def _calibration_scenario(date: str) -> str:
@@ -77,11 +92,14 @@ def _window(date: str) -> tuple[str, str]:
 def statistic_kind(text: str) -> str:
     """How a target's statistic is computed.
 
-    One of ``sum``, ``run_rate``, ``world_share``, ``argmax_quarter`` or ``mean``.
+    One of ``sum``, ``run_rate``, ``world_share``, ``argmax_quarter``, ``ratio_to_peak`` or
+    ``mean``.
     """
     t = text.lower()
     if "quarter of maximum" in t:
         return "argmax_quarter"
+    if re.search(r"\bratio to\b.*\bpeak\b", t):
+        return "ratio_to_peak"
     if "run rate" in t or "each year" in t:  # an annual sum in each year: the mean year
         return "run_rate"
     if "share of world mine output" in t:
@@ -111,8 +129,15 @@ def _per_run(ts: pd.DataFrame, target: pd.Series) -> pd.Series | None:
         return None
     kind = statistic_kind(target["statistic"])
     groups = window.groupby("run_id")
-    if kind == "argmax_quarter":
-        return None  # scored by pattern_summary from the price path
+    if kind == "argmax_quarter" and len(cols) == 1:
+        return _quarterly(window, cols[0]).idxmax(axis=1)
+    if kind == "ratio_to_peak" and len(cols) == 1:
+        before = _quarterly(ts[ts["date"] < lo.group(0)], cols[0])
+        if before.empty:
+            return None
+        return groups[cols[0]].mean() / before.max(axis=1)
+    if kind in ("argmax_quarter", "ratio_to_peak"):
+        return None
     if len(cols) == 2:
         return groups[cols[0]].mean() / groups[cols[1]].mean()
     col = cols[0]
@@ -123,6 +148,14 @@ def _per_run(ts: pd.DataFrame, target: pd.Series) -> pd.Series | None:
     if kind == "world_share":
         return groups[col].sum() / groups["production_reo"].sum()
     return groups[col].mean()
+
+
+def _quarterly(frame: pd.DataFrame, col: str) -> pd.DataFrame:
+    """Quarterly means of one column: a row per run, a column per quarter (decimal year)."""
+    year = frame["date"].str[:4].astype(int)
+    quarter = (frame["date"].str[5:7].astype(int) - 1) // 3
+    return frame.assign(q=year + quarter / 4).pivot_table(index="run_id", columns="q",
+                                                          values=col, aggfunc="mean")
 
 
 def score(targets: pd.DataFrame, timeseries: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -152,13 +185,16 @@ def score(targets: pd.DataFrame, timeseries: dict[str, pd.DataFrame]) -> pd.Data
         half = 1.96 * float(values.std(ddof=1)) / math.sqrt(len(values)) if len(values) > 1 \
             else 0.0
         lo, hi = t["low_num"], t["high_num"]
+        dated = statistic_kind(t["statistic"]) == "argmax_quarter"
         if np.isfinite(lo) and np.isfinite(hi):
             match = bool(lo <= mean <= hi)
+        elif dated:  # a date: within one quarter
+            match = bool(abs(mean - value) <= 0.25 + 1e-9)
         else:
             match = bool(abs(mean - value) <= DEFAULT_TOLERANCE * abs(value))
+        rel = np.nan if dated or not value else (mean - value) / value
         row.update(model=mean, ci_low=mean - half, ci_high=mean + half, error=mean - value,
-                   rel_error=(mean - value) / value if value else np.nan, match=match,
-                   note="")
+                   rel_error=rel, match=match, note="")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -168,8 +204,6 @@ def _why_not(t: pd.Series, ts) -> str:
         return "no scenario window"
     if _columns(t["variable"]) is None:
         return "no model column"
-    if statistic_kind(t["statistic"]) == "argmax_quarter":
-        return "scored in the pattern table"
     if not np.isfinite(t["value_num"]):
         return "not a number"
     return "outside the scenario's months or columns"
@@ -180,8 +214,15 @@ def pattern_summary(scored: pd.DataFrame) -> pd.DataFrame:
     ok = scored[scored["match"].notna()]
     out = ok.groupby(["role", "pattern"]).agg(
         targets=("id", "size"), matched=("match", "sum"),
-        mape=("rel_error", lambda e: float(np.mean(np.abs(e)))))
+        mape=("rel_error", _mean_abs))
     return out.reset_index()
+
+
+def _mean_abs(errors: pd.Series) -> float:
+    """Mean absolute relative error of the targets that have one (dates have none)."""
+    e = np.abs(errors.to_numpy(float))
+    e = e[np.isfinite(e)]
+    return float(e.mean()) if e.size else np.nan
 
 
 def _fmt(x: float) -> str:
@@ -208,12 +249,20 @@ def markdown(scored: pd.DataFrame, seeds: int) -> str:
         for _, r in done.iterrows():
             rng = (f" [{_fmt(r['low_num'])}, {_fmt(r['high_num'])}]"
                    if np.isfinite(r["low_num"]) else "")
+            if statistic_kind(r["statistic"]) == "argmax_quarter":
+                observed = f"{quarter_label(r['value_num'])}{rng}"
+                model = (f"{quarter_label(r['model'])} ({quarter_label(r['ci_low'])} - "
+                         f"{quarter_label(r['ci_high'])})")
+                error = f"{4 * r['error']:+.1f} quarters"
+            else:
+                observed = f"{_fmt(r['value_num'])}{rng} {r['unit']}"
+                model = f"{_fmt(r['model'])} ({_fmt(r['ci_low'])} - {_fmt(r['ci_high'])})"
+                error = f"{r['rel_error']:+.0%}" if np.isfinite(r["rel_error"]) else ""
             lines.append(
                 f"| {r['id']} | {r['scenario']} | `{r['variable']}` | {r['date_from']}"
                 f"{'' if r['date_to'] == r['date_from'] else ' to ' + r['date_to']} | "
-                f"{r['statistic']} | {_fmt(r['value_num'])}{rng} {r['unit']} | "
-                f"{_fmt(r['model'])} ({_fmt(r['ci_low'])} - {_fmt(r['ci_high'])}) | "
-                f"{r['rel_error']:+.0%} | {'yes' if r['match'] else 'no'} | {r['pattern']} |")
+                f"{r['statistic']} | {observed} | {model} | {error} | "
+                f"{'yes' if r['match'] else 'no'} | {r['pattern']} |")
         skipped = part[part["match"].isna()]
         if len(skipped):
             lines += ["", f"Not scored ({len(skipped)}): " + "; ".join(
@@ -223,6 +272,7 @@ def markdown(scored: pd.DataFrame, seeds: int) -> str:
     lines += ["### By pattern", "", "| role | pattern | targets | matched | mean abs. error |",
               "|---|---|---|---|---|"]
     for _, r in summary.iterrows():
+        mape = f"{r['mape']:.0%}" if np.isfinite(r["mape"]) else "(a date)"
         lines.append(f"| {r['role']} | {r['pattern']} | {r['targets']} | {int(r['matched'])} "
-                     f"| {r['mape']:.0%} |")
+                     f"| {mape} |")
     return "\n".join(lines) + "\n"

@@ -42,7 +42,6 @@ SPACE: dict[str, tuple[float, float]] = {
     "leakage_capacity_share": (0.0, 1.0),
     "magnet_switching_cost_frac": (0.0, 1.0),
     "illegal_capacity_share": (0.3, 1.0),
-    "event.enforcement_2011.level": (0.3, 1.0),
 }
 SCENARIOS = ("quota_2010", "controls_2025")
 

@@ -27,7 +27,11 @@ def main() -> None:
     for col in ("price_light_world", "price_heavy_world"):
         m = y1[col].mean()
         print(f"{col}: 10-year range {b[col].min() / m:.2f}-{b[col].max() / m:.2f}x of year 1")
-    q = pd.concat(abm.simulate("quota_2010", rng=s).assign(seed=s) for s in range(5))
+    runs = [abm.RareEarthModel(scenario="quota_2010", rng=s) for s in range(5)]
+    for model in runs:
+        for _ in range(model.horizon):
+            model.step()
+    q = pd.concat(m.results_frame().assign(seed=s) for s, m in enumerate(runs))
     mean = q.groupby("date").mean(numeric_only=True)
     level = mean.loc[mean.index.str.startswith("2009"), "price_light_world"].mean()
     peak = mean["price_light_world"].idxmax()
@@ -37,6 +41,12 @@ def main() -> None:
     cols = ["price_light_china", "price_light_world", "price_heavy_world", "china_exports_light",
             "china_import_share_japan", "inventory_light", "substitution_light"]
     print(mean[cols].iloc[::6].round(2).to_string())
+    print("\nquota_2010: first month of each decision of Mountain Pass and Mt Weld, by seed")
+    events = pd.DataFrame([{"seed": s, "mine": e["actor"], "action": e["action"],
+                            "date": e["date"]} for s, m in enumerate(runs) for e in m.event_log
+                           if e["actor"] in ("MTPASS", "MTWELD") and e["action"] in (
+                               "invest", "capacity_online", "mothball", "restart", "exit")])
+    print(events.groupby(["mine", "action", "seed"])["date"].min().unstack("seed").to_string())
     c = pd.concat(abm.simulate("controls_2025", rng=s).assign(seed=s) for s in range(5))
     cmean = c.groupby("date").mean(numeric_only=True)
     months = ["2025-03", "2025-04", "2025-09", "2025-10", "2025-11", "2026-10"]

@@ -1,4 +1,4 @@
-"""What moves the late NdPr peak of `quota_2010` (numbers in docs/validation.md, "Known misses").
+"""What moves the NdPr peak of `quota_2010` (numbers in docs/validation.md, "Known misses").
 
 Usage: .venv/bin/python scripts/quota_2010_sensitivity.py   (about a minute)
 
@@ -12,7 +12,8 @@ import pandas as pd
 import abm
 
 MONTHS = ["2010-07", "2010-12", "2011-04", "2011-07", "2011-10", "2012-04", "2012-10", "2013-07"]
-CASES = [{}, {"illegal_capacity_share": 0.15}, {"event.enforcement_2011.level": 0.5},
+CASES = [{}, {"event.enforcement_2011.level": 0.85}, {"event.enforcement_2011.level": 0.5},
+         {"byproduct_price_share": 0.0}, {"illegal_capacity_share": 0.15},
          {"base_cover_months": 1.0}, {"hoarding_sensitivity": 12.0},
          {"event.mining_quota_2012.tonnes_per_yr": 120000}]
 

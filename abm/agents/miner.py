@@ -112,7 +112,22 @@ class Miner(mesa.Agent):
         rev = self.model.contracts.miner_revenue(self.model, self, prices, self.floor_usd_per_kg)
         if rev is None:
             rev = revenue_per_kg(self.shares, prices, self.floor_usd_per_kg)
-        return rev / max(self.cost_usd_per_kg, 1e-9)
+        return (rev + self.byproduct_revenue()) / max(self.cost_usd_per_kg, 1e-9)
+
+    def byproduct_revenue(self) -> float:
+        """Revenue from the rest of its tonne (La, Ce and the others), US$/kg REO mined.
+
+        The share of REO beyond NdPr and Dy/Tb, at this month's by-product price
+        (:class:`abm.calibration.ByproductPrices`) in the market it sells concentrate to:
+        inside China when it is refined there, FOB China otherwise; times
+        ``byproduct_price_share``. 0 without a by-product series.
+        """
+        m = self.model
+        if m.byproducts is None or m.sc.byproduct_price_share <= 0:
+            return 0.0
+        market = "china" if self.refine_country == "CHN" else "world"
+        rest = max(1.0 - self.shares["light"] - self.shares["heavy"], 0.0)
+        return m.sc.byproduct_price_share * rest * m.byproducts.at(m.month_ordinal)[market]
 
     def planned_output(self, ratio: float, record: bool) -> tuple[float, float]:
         """Output it wants this month, t REO: (legal, illegal).
@@ -292,7 +307,8 @@ class Miner(mesa.Agent):
             return None
         node = m.cidx[self.refine_country]
         base = {p: float(m.exchange.seller_price[p][node]) for p in OXIDES}
-        offers = {self.bloc: revenue_per_kg(self.shares, base, self.floor_usd_per_kg)}
+        extra = self.byproduct_revenue()  # La/Ce sell at the same price whoever buys the NdPr
+        offers = {self.bloc: revenue_per_kg(self.shares, base, self.floor_usd_per_kg) + extra}
         for payer, floor in m.floor_offers().items():
             if not m.states[payer].floor_open_to(self.mine_id):
                 continue  # a floor bound to named miners (the real deals) binds only them
@@ -303,7 +319,7 @@ class Miner(mesa.Agent):
             prices["light"] = max(prices["light"], floor)
             risk = float(m.risk[pay_node])
             offers[payer] = (sum(self.shares[p] * prices[p] for p in OXIDES)
-                             * (1 - m.sc.bloc_risk_discount * risk))
+                             * (1 - m.sc.bloc_risk_discount * risk) + extra)
         return offers
 
     def choose_bloc(self) -> None:
