@@ -91,3 +91,13 @@ def test_a_bad_series_is_one_clear_error(tmp_path, edit, needle):
         RareEarthModel(scenario=tmp_path / "s.toml", rng=1)
     assert needle in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_row_order_in_the_file_does_not_matter(tmp_path):
+    d = _copy(tmp_path)
+    f = d / "byproduct_prices.csv"
+    header, *rows = f.read_text().splitlines()
+    f.write_text("\n".join([header, *reversed(rows)]) + "\n")
+    shuffled, shipped = read_byproduct_prices(d), read_byproduct_prices()
+    for date in ("2009-01", "2010-04", "2011-07", "2013-06", "2020-01"):
+        assert shuffled.at(_ordinal(date)) == pytest.approx(shipped.at(_ordinal(date)))

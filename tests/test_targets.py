@@ -95,3 +95,15 @@ def test_a_date_target_is_matched_within_one_quarter_and_shown_as_quarters():
     near.loc[(near["run_id"] == "b") & near["date"].isin(["2011-07", "2011-08"]), "p"] = 90.0
     got = score(v19, {"s": near})  # 2011Q2 (2011.25) and 2011Q3 (2011.5): mean 2011.375
     assert got["match"].iloc[0] and got["model"].iloc[0] == pytest.approx(2011.375)
+
+
+def test_a_date_target_one_and_a_half_quarters_off_is_not_matched():
+    v19 = load_targets().query("id == 'V19'").assign(scenario="s", date_from="2010-01",
+                                                     date_to="2011-12", variable="p")
+    late = _peaks()
+    late.loc[late["run_id"] == "a", "p"] = 10.0
+    late.loc[(late["run_id"] == "a") & late["date"].isin(["2011-01", "2011-02"]), "p"] = 50.0
+    got = score(v19, {"s": late})  # 2011Q1 (2011.0) and 2011Q2 (2011.25): 1.5 quarters early
+    assert got["model"].iloc[0] == pytest.approx(2011.125)
+    assert not got["match"].iloc[0]
+    assert "| -1.5 quarters | no |" in markdown(got, seeds=2)
