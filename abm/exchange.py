@@ -23,11 +23,16 @@ from abm.policy import PRODUCTS, PolicyRegime
 from abm.refining import SupplyPlan
 from abm.strategies import aggregate_orders, demand_factor
 
-__all__ = ["Exchange", "MonthPlan", "build_orders", "perceived_risk", "GRID_STEPS",
+__all__ = ["Exchange", "MonthPlan", "build_orders", "perceived_risk", "sellable", "GRID_STEPS",
            "GRID_SPAN"]
 
 #: demand steps per product and month (numerical resolution of the demand curves)
 GRID_STEPS = 41
+
+#: t; a sellable stock this far below zero is rounding (a contract's delivery summed in another
+#: order than the refined output it came from), read as 0; anything lower is left to the
+#: clearing's checks, which name it
+ROUNDING_TONNES = 1e-6
 #: the grid spans last month's world price x/÷ this ratio (a crisis can reach 25x in a month)
 GRID_SPAN = 25.0
 
@@ -126,9 +131,9 @@ def build_orders(model, plan: MonthPlan, regime: PolicyRegime, *, steady_state: 
               if not (steady_state and getattr(w, "speculative", False))]
     for p in PRODUCTS:
         steps, grid, bids = _demand_steps(model, plan, p, steady_state, active)
-        stock = (model.exchange.producer_stock[p]
-                 + plan.supply.refined.get(p, np.zeros(len(model.countries)))
-                 - plan.supply.contracted.get(p, 0.0))
+        stock = sellable(model.exchange.producer_stock[p],
+                         plan.supply.refined.get(p, np.zeros(len(model.countries))),
+                         plan.supply.contracted.get(p, 0.0))
         sup_node, sup_qty, sup_ask, offers = _supply_steps(model, p, stock, active)
         cap, export_cap = regime.link_caps(
             p, model.countries, model.exchange.normal_flow[p],
@@ -226,6 +231,17 @@ def _sourcing(model, p: str, cost: np.ndarray, restricted: np.ndarray) -> dict:
             out["grey"] = tuple(GreyTranche(cap, cost + sc.leakage_premium * ref * 2.0 ** k)
                                 for k in range(LEAK_TRANCHES))
     return out
+
+
+def sellable(stock: np.ndarray, refined: np.ndarray, contracted) -> np.ndarray:
+    """What producers at each node may sell this month, t: stock + refined - contracted.
+
+    Contracted deliveries never exceed what was refined, but the two are summed in different
+    orders, so the difference can come out a few 1e-13 t below zero; within
+    :data:`ROUNDING_TONNES` of zero it is 0.
+    """
+    out = stock + refined - contracted
+    return np.where((out < 0) & (out > -ROUNDING_TONNES), 0.0, out)
 
 
 def perceived_risk(prev: np.ndarray, orders: dict[str, MarketOrders],

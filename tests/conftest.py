@@ -1,10 +1,22 @@
-"""Shared fixtures: cached scenario runs (the model is deterministic per seed)."""
+"""Shared fixtures: cached scenario runs (the model is deterministic per seed).
+
+Property tests (hypothesis) are derandomized by default, so ``make test`` draws the same
+examples on every machine and a failure is a regression, never luck;
+``HYPOTHESIS_PROFILE=explore`` draws new ones (run it now and then, and turn what it finds into
+a fixed test).
+"""
 
 import functools
+import os
 
 import pytest
+from hypothesis import settings
 
 import abm
+
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -94,8 +95,11 @@ def domestic_event(draw, month: int) -> dict:
     return ev
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+# derandomized: CI explores the same 60 timelines every time, so a failure is a regression, not
+# luck (and no shrinking runs for minutes in CI); to explore new ones, run it with
+# derandomize=False. Such a run found the contract case below.
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(events=st.lists(st.integers(1, 12).flatmap(domestic_event), max_size=8),
        seed=st.integers(0, 1000), free=st.booleans())
 def test_invariants_hold_on_random_domestic_timelines(tmp_path_factory, events, seed, free):
@@ -105,3 +109,31 @@ def test_invariants_hold_on_random_domestic_timelines(tmp_path_factory, events, 
                       params='free_from = "start"' if free else "")
     df = abm.simulate(str(path), rng=seed)
     check_invariants(df)
+
+
+def test_contracts_that_take_all_of_a_mines_output_leave_no_negative_stock(tmp_path):
+    """Found by the random timelines: three offtakes from one mine, the last taking all.
+
+    What was contracted summed to a few 1e-13 t more than what was refined, and the clearing
+    refused the negative supply; it now runs and the invariants hold.
+    """
+    offtake = {"date": "2030-01", "action": "offtake_contract", "actor": "USA",
+               "miner": "CHN_MINE", "product": "light", "months": 4, "price_rule": "market",
+               "usd_per_kg": 0.0, "take_or_pay": 0.125}
+    events = [{**offtake, "tonnes_per_month": 349.7885546773182},
+              {**offtake, "tonnes_per_month": 352.7885546773182},
+              {**offtake, "date": "2030-04", "tonnes_per_month": 1432.0, "months": 1,
+               "take_or_pay": 1.0}]
+    path = make_world(tmp_path, chn_cap=90_000, alt_cap=15_000, horizon=18,
+                      events=toml_events(events))
+    check_invariants(abm.simulate(str(path), rng=0))
+
+
+def test_sellable_stock_reads_rounding_below_zero_as_zero_and_keeps_real_shortfalls():
+    from abm.exchange import ROUNDING_TONNES, sellable
+
+    got = sellable(np.array([0.0, 5.0, 0.0]), np.array([3.0, 0.0, 1.0]),
+                   np.array([3.0 + 2e-13, 1.0, 2.0]))
+    assert got[0] == 0.0 and got[1] == 4.0
+    assert got[2] == -1.0  # not rounding: left for the clearing's checks to name
+    assert sellable(np.zeros(1), np.zeros(1), np.array([ROUNDING_TONNES * 2]))[0] < 0
