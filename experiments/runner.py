@@ -8,8 +8,8 @@ Runs go through a ``concurrent.futures`` executor:
   at once with the model imported and warmed up; otherwise (a notebook, threads left by a Dask
   client) they come from a ``forkserver`` that preloads the model. Workers die with the
   process that owns the sweep, even on SIGKILL (see :mod:`experiments.workers`);
-* ``scheduler="tcp://host:port"``: an existing Dask distributed cluster, through
-  ``Client.get_executor()``. Workers write result files themselves, so the result directory
+* ``scheduler="tcp://host:port"``: an existing Dask distributed cluster, through a
+  :class:`DaskPool` on its client. Workers write result files themselves, so the result directory
   must be on a file system they can see. A Dask worker imports the ``abm`` of *its own*
   Python environment (an editable install points at whichever checkout was installed, not at
   the worker's current directory); every worker therefore checks the fingerprint of the code
@@ -623,6 +623,42 @@ def local_pool(n_workers: int, simulate: str) -> cf.ProcessPoolExecutor:
     return pool
 
 
+class DaskPool(cf.Executor):
+    """Chunks on a Dask cluster, waited on through the client's own futures.
+
+    Dask's ``Client.get_executor()`` hands back ``concurrent.futures`` futures completed by a
+    callback on the client's event loop; in a test run one such future stayed pending after
+    its task had erred on the scheduler, and the sweep waited for ever. Here the sweep waits
+    on the Dask futures themselves, and at most :attr:`poll_s` at a time, looking at each
+    future's status in between, so a missed wake-up costs seconds, not the sweep.
+    """
+
+    #: seconds one wait lasts before the futures' statuses are read again
+    poll_s = 2.0
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def submit(self, fn, /, *args, **kwargs):
+        """Run ``fn(*args)`` on the cluster; a Dask future (``result``, ``cancel``, ...)."""
+        return self.client.submit(fn, *args, pure=False, **kwargs)
+
+    def wait_first(self, futures) -> list:
+        """The futures that are done, once at least one is."""
+        from distributed import wait
+
+        futures = list(futures)
+        while True:
+            done = [f for f in futures if f.done()]
+            if done:
+                return done
+            with contextlib.suppress(TimeoutError):
+                wait(futures, timeout=self.poll_s, return_when="FIRST_COMPLETED")
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to stop: the cluster is the user's (the client is closed by the caller)."""
+
+
 def _make_executor(
     n_workers: int, scheduler: str | None, simulate: str
 ) -> tuple[cf.Executor | None, int, Any]:
@@ -639,7 +675,7 @@ def _make_executor(
                 f"cannot connect to Dask scheduler {scheduler}: {first_line(exc)}"
             ) from None
         n = max(1, sum(client.nthreads().values()))
-        return client.get_executor(pure=False), n, client
+        return DaskPool(client), n, client
     if n_workers > 1 and not workers.can_fork():
         # imports the model in the server while this process checks the spec
         workers.start_forkserver(["experiments.runner", simulate.partition(":")[0]])
@@ -908,7 +944,10 @@ def _run_pooled(todo: list[RunTask], out: str, executor: cf.Executor, n_workers:
     stop: BaseException | None = None
     while pending:
         try:
-            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            if isinstance(executor, DaskPool):
+                finished = executor.wait_first(pending)
+            else:
+                finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
         except BaseException:  # e.g. Ctrl-C: drop queued runs, finished files are kept
             _cancel(pending)
             raise
