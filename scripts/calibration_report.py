@@ -41,6 +41,17 @@ def main() -> None:
     cols = ["price_light_china", "price_light_world", "price_heavy_world", "china_exports_light",
             "china_import_share_japan", "inventory_light", "substitution_light"]
     print(mean[cols].iloc[::6].round(2).to_string())
+    print("\nquota_2010 NdPr world peak by number of firms (mean of seeds 0-4)")
+    for n in (1000, 10000):
+        qn = pd.concat(abm.simulate("quota_2010", rng=s, n_firms=n) for s in range(5))
+        mn = qn.groupby("date").mean(numeric_only=True)["price_light_world"]
+        print(f"  n_firms {n:>6,}: peak {mn.idxmax()} {mn.max():.1f} US$/kg; 2010-07 "
+              f"{mn['2010-07']:.1f}; 2012-12 {mn['2012-12']:.1f}; 2016 mean "
+              f"{mn[mn.index.str.startswith('2016')].mean():.1f}")
+    print(f"  n_firms    200: peak {peak} {top:.1f} US$/kg; 2010-07 "
+          f"{mean.loc['2010-07', 'price_light_world']:.1f}; 2012-12 "
+          f"{mean.loc['2012-12', 'price_light_world']:.1f}; 2016 mean "
+          f"{mean.loc[mean.index.str.startswith('2016'), 'price_light_world'].mean():.1f}")
     print("\nquota_2010: first month of each decision of Mountain Pass and Mt Weld, by seed")
     events = pd.DataFrame([{"seed": s, "mine": e["actor"], "action": e["action"],
                             "date": e["date"]} for s, m in enumerate(runs) for e in m.event_log
