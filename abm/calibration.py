@@ -194,6 +194,14 @@ def _fail(name: str, i: int, col: str | None, what: str) -> InputError:
     return InputError(f"{where}: {what}")
 
 
+def _require(name: str, df: pd.DataFrame, col: str, ok, expected: str) -> None:
+    """Refuse the first row where ``ok`` is false: ``... column C: expected E, got 'V'``."""
+    bad = ~np.asarray(ok, dtype=bool)
+    if bad.any():
+        i = int(bad.argmax())
+        raise _fail(name, i, col, f"expected {expected}, got {df[col].iloc[i]!r}")
+
+
 def read_table(name: str, data_dir: str | Path | None = None) -> pd.DataFrame:
     """Read and validate one calibration file of :data:`TABLES`.
 
@@ -228,16 +236,10 @@ def read_table(name: str, data_dir: str | Path | None = None) -> pd.DataFrame:
             if empty.any():
                 raise _fail(name, int(empty.argmax()), col, "must not be empty")
     for col in spec.flags:
-        bad = ~df[col].str.lower().isin(("true", "false")).to_numpy()
-        if bad.any():
-            i = int(bad.argmax())
-            raise _fail(name, i, col, f"expected true or false, got {df[col].iloc[i]!r}")
+        _require(name, df, col, df[col].str.lower().isin(("true", "false")), "true or false")
     for col, rule in spec.numbers.items():
         values = pd.to_numeric(df[col].str.strip(), errors="coerce").to_numpy(float)
-        bad = ~rule.accepts(values)
-        if bad.any():
-            i = int(bad.argmax())
-            raise _fail(name, i, col, f"expected {rule.describe()}, got {df[col].iloc[i]!r}")
+        _require(name, df, col, rule.accepts(values), rule.describe())
         df[col] = values
     if "year" in spec.numbers:
         df["year"] = df["year"].astype(int)
@@ -273,20 +275,11 @@ def _check_rows(name: str, df: pd.DataFrame) -> None:
                         f"expected low <= reference <= high, got {lo[i]:g} <= {ref[i]:g} <= "
                         f"{hi[i]:g}")
     elif name == "byproduct_prices.csv":
-        bad = ~df["date"].str.fullmatch(_MONTH_DATE).to_numpy(bool)
-        if bad.any():
-            i = int(bad.argmax())
-            raise _fail(name, i, "date", f"expected YYYY-MM, got {df['date'].iloc[i]!r}")
-        bad = ~df["market"].isin(BYPRODUCT_MARKETS).to_numpy()
-        if bad.any():
-            i = int(bad.argmax())
-            raise _fail(name, i, "market", f"expected one of {', '.join(BYPRODUCT_MARKETS)}, "
-                        f"got {df['market'].iloc[i]!r}")
+        _require(name, df, "date", df["date"].str.fullmatch(_MONTH_DATE), "YYYY-MM")
+        _require(name, df, "market", df["market"].isin(BYPRODUCT_MARKETS),
+                 f"one of {', '.join(BYPRODUCT_MARKETS)}")
     elif name == "observed_history.csv":
-        bad = ~df["date"].str.fullmatch(_OBSERVED_DATE).to_numpy(bool)
-        if bad.any():
-            i = int(bad.argmax())
-            raise _fail(name, i, "date", f"expected YYYY or YYYY-MM, got {df['date'].iloc[i]!r}")
+        _require(name, df, "date", df["date"].str.fullmatch(_OBSERVED_DATE), "YYYY or YYYY-MM")
 
 
 def load_world(year: int, data_dir: str | Path | None = None) -> World:
@@ -341,11 +334,8 @@ def _magnet_stage(year: int, data_dir, codes: set[str]) -> tuple[dict[str, float
         return {}, pd.DataFrame(columns=["country", "capacity_t_per_yr",
                                          "conversion_cost_usd_per_kg"])
     recipe_df = read_table("magnet_recipe.csv", data_dir)
-    unknown = ~recipe_df["input"].isin(OXIDES)
-    if unknown.any():
-        i = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise _fail("magnet_recipe.csv", i, "input", f"expected one of {', '.join(OXIDES)}, "
-                    f"got {recipe_df['input'].iloc[i]!r}")
+    _require("magnet_recipe.csv", recipe_df, "input", recipe_df["input"].isin(OXIDES),
+             f"one of {', '.join(OXIDES)}")
     cap = read_table("magnet_capacity.csv", data_dir)
     cap = cap[cap["year"] == int(year)].reset_index(drop=True)
     if cap.empty:

@@ -29,12 +29,13 @@ __all__ = ["Exchange", "MonthPlan", "build_orders", "perceived_risk", "sellable"
 #: demand steps per product and month (numerical resolution of the demand curves)
 GRID_STEPS = 41
 
+#: the grid spans last month's world price x/÷ this ratio (a crisis can reach 25x in a month)
+GRID_SPAN = 25.0
+
 #: t; a sellable stock this far below zero is rounding (a contract's delivery summed in another
 #: order than the refined output it came from), read as 0; anything lower is left to the
 #: clearing's checks, which name it
 ROUNDING_TONNES = 1e-6
-#: the grid spans last month's world price x/÷ this ratio (a crisis can reach 25x in a month)
-GRID_SPAN = 25.0
 
 
 @dataclass

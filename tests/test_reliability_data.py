@@ -193,7 +193,14 @@ def case_low_above_reference(d):
             "reference <= high, got 280 <= 265 <= 300")
 
 
+def case_magnet_input_unknown(d):
+    n = set_field(d / "magnet_recipe.csv", "light,", "input", "lite")
+    return (f"data file magnet_recipe.csv row {n} column 'input': expected one of light, heavy, "
+            "got 'lite'")
+
+
 CASES = [case_empty, case_blank, case_header_only, case_missing_price_row, case_unknown_product,
+         case_magnet_input_unknown,
          case_low_above_reference, case_shares_sum_above_one, case_short_row, case_directory,
          case_binary, case_missing_column, *[field_case(*f) for f in FIELDS],
          *[duplicate_case(*f) for f in DUPLICATES]]
