@@ -346,9 +346,10 @@ def _results(orders, conversion, problem, x, duals) -> dict[str, ClearingResult]
     for p, o in orders.items():
         blk = problem.blocks[p]
         vals = np.clip(x[blk.links], 0.0, None)
-        flows, grey = np.zeros((n, n)), np.zeros((n, n))
-        np.add.at(flows, (blk.link_s[~blk.grey], blk.link_b[~blk.grey]), vals[~blk.grey])
-        np.add.at(grey, (blk.link_s[blk.grey], blk.link_b[blk.grey]), vals[blk.grey])
+        # tranches of one link add up (in column order, as np.add.at would)
+        cell = blk.link_s * n + blk.link_b
+        flows = np.bincount(cell[~blk.grey], vals[~blk.grey], n * n).reshape(n, n)
+        grey = np.bincount(cell[blk.grey], vals[blk.grey], n * n).reshape(n, n)
         own = made if conversion is not None and p == conversion.output else None
         raw[p] = _clean_flows(o, flows, grey, own)
     if conversion is not None:

@@ -334,13 +334,18 @@ def _hhi_magnets(model):
 
 
 def _relocated(model, country):
-    return model.firms.relocated_share(model.cidx[country])
+    rec = _rec(model)
+    if "relocated" not in rec.cache:  # one pass over the firms for every country's column
+        rec.cache["relocated"] = model.firms.relocated_shares()
+    return float(rec.cache["relocated"][model.cidx[country]])
 
 
 def _inventory_at(model, country):
-    i = model.cidx[country]
-    return float(sum(model.firms.inventory_by_country(p)[i] * _oxide_weight(model, p)
-                     for p in PRODUCTS))
+    rec = _rec(model)
+    if "firm_inventory" not in rec.cache:  # t oxide-equivalent, every country at once
+        rec.cache["firm_inventory"] = sum(model.firms.inventory_by_country(p)
+                                          * _oxide_weight(model, p) for p in PRODUCTS)
+    return float(rec.cache["firm_inventory"][model.cidx[country]])
 
 
 # ---------------------------------------------------------------- traders

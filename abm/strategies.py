@@ -62,8 +62,12 @@ def aggregate_orders(country: np.ndarray, c: np.ndarray, k: np.ndarray, b: np.nd
                      chunk: int = 8192) -> np.ndarray:
     """Sum the firms' order curves per country on the price grid, exactly.
 
-    Firms are stored sorted by country, so each country is a contiguous slice; the curves are
-    evaluated in chunks of firms x grid prices (bounded memory, no per-firm Python loop).
+    When every curve can only rise along the grid (``c, k >= 0`` and ``f_grid`` and each row of
+    ``h_grid`` non-decreasing, as on the model's grid, which runs from the highest price down),
+    each firm orders from one grid point on: :func:`_sum_rising_curves` finds that point by
+    bisection and sums the curves' coefficients, ``O(F log K)``. Otherwise (or with the grid
+    the other way round, which it reverses) the curves are evaluated in chunks of firms x grid
+    prices (bounded memory, no per-firm Python loop), ``O(F K)``.
 
     Args:
         country: (F,) country index of each firm, sorted ascending.
@@ -73,11 +77,53 @@ def aggregate_orders(country: np.ndarray, c: np.ndarray, k: np.ndarray, b: np.nd
         f_grid: (K,) demand multipliers at the grid prices.
         h_grid: (C, K) inventory-target multipliers at the grid prices, per country.
         n_countries: number of countries C.
-        chunk: firms evaluated at once.
+        chunk: firms evaluated at once by the chunked sum.
 
     Returns:
         (C, K) t/month ordered at each grid price.
     """
+    if c.size and c.min() >= 0.0 and k.min() >= 0.0:
+        if _rising(f_grid) and _rising(h_grid):
+            return _sum_rising_curves(country, c, k, b, f_grid, h_grid, n_countries)
+        if _rising(f_grid[::-1]) and _rising(h_grid[:, ::-1]):
+            return _sum_rising_curves(country, c, k, b, f_grid[::-1], h_grid[:, ::-1],
+                                      n_countries)[:, ::-1]
+    return _sum_curves_in_chunks(country, c, k, b, f_grid, h_grid, n_countries, chunk)
+
+
+def _rising(values: np.ndarray) -> bool:
+    """Whether every row of ``values`` is non-decreasing along its last axis."""
+    return bool((np.diff(values, axis=-1) >= 0.0).all())
+
+
+def _sum_rising_curves(country, c, k, b, f_grid, h_grid, n_countries) -> np.ndarray:
+    """:func:`aggregate_orders` for curves that rise along the grid.
+
+    A firm's order ``c f_j + k h_j - b`` is then positive from a first grid point ``J`` on
+    (``J = K``: nowhere). Bisection finds ``J`` for all firms at once, comparing the same
+    floating-point expression the chunked sum clips, so the same terms are kept; the sum at
+    ``j`` is ``f_j C_j + h_j K_j - B_j`` over the firms with ``J <= j``, whose coefficient
+    sums are cumulative sums of per-(country, ``J``) totals.
+    """
+    n_grid = f_grid.size
+    h_flat = h_grid.ravel()
+    base = country * n_grid
+    lo = np.zeros(country.size, np.intp)
+    hi = np.full(country.size, n_grid, np.intp)
+    for _ in range(n_grid.bit_length()):  # J lies in [lo, hi]; each pass halves the interval
+        mid = np.minimum((lo + hi) >> 1, n_grid - 1)
+        positive = c * f_grid[mid] + k * h_flat[base + mid] - b > 0.0
+        hi = np.where(positive, mid, hi)
+        lo = np.where(positive, lo, np.minimum(mid + 1, hi))
+    slot = country * (n_grid + 1) + hi
+    shape = (n_countries, n_grid + 1)
+    sums = [np.bincount(slot, weights=w, minlength=shape[0] * shape[1]).reshape(shape)
+            .cumsum(axis=1)[:, :n_grid] for w in (c, k, b)]
+    return np.maximum(sums[0] * f_grid[None, :] + sums[1] * h_grid - sums[2], 0.0)
+
+
+def _sum_curves_in_chunks(country, c, k, b, f_grid, h_grid, n_countries, chunk) -> np.ndarray:
+    """:func:`aggregate_orders` for any curves: chunks of firms x grid prices, clipped."""
     out = np.zeros((n_countries, f_grid.size))
     starts = np.searchsorted(country, np.arange(n_countries), side="left")
     ends = np.searchsorted(country, np.arange(n_countries), side="right")

@@ -164,6 +164,55 @@ def test_order_curves_summed_in_chunks_equal_a_firm_by_firm_sum():
         np.testing.assert_allclose(got, brute, rtol=1e-12)
 
 
+def _brute_order_sums(country, c, k, b, f_grid, h_grid, n_countries):
+    """Every firm's clipped order at every grid price, added one at a time."""
+    out = np.zeros((n_countries, f_grid.size))
+    for j in range(c.size):
+        for g in range(f_grid.size):
+            cc = country[j]
+            out[cc, g] += max(c[j] * f_grid[g] + k[j] * h_grid[cc, g] - b[j], 0.0)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("direction", ["rising", "falling"])
+def test_order_sums_on_monotone_grids_equal_a_firm_by_firm_sum(seed, direction):
+    # the model's case: curves rise along the grid (highest price first), where the sum
+    # bisects for each firm's first positive grid point; and the grid the other way round
+    rng = np.random.default_rng(seed)
+    n_firms, n_countries, k_grid = 40, 3, 1 + 7 * seed
+    country = np.sort(rng.integers(0, n_countries, n_firms))
+    c, k, b = rng.uniform(0, 10, n_firms), rng.uniform(0, 5, n_firms), rng.uniform(0, 60, n_firms)
+    c[:5], k[5:10], b[10:15] = 0.0, 0.0, 0.0  # firms with no use, no target, no stock
+    f_grid = np.sort(rng.uniform(0.1, 3.0, k_grid))
+    h_grid = np.sort(rng.uniform(0.1, 3.0, (n_countries, k_grid)), axis=1)
+    if seed % 2:  # flat stretches: ties between neighbouring grid points
+        f_grid[: k_grid // 2] = f_grid[0]
+        h_grid[:, k_grid // 2:] = h_grid[:, [k_grid // 2]]
+    if direction == "falling":
+        f_grid, h_grid = f_grid[::-1].copy(), h_grid[:, ::-1].copy()
+    brute = _brute_order_sums(country, c, k, b, f_grid, h_grid, n_countries)
+    got = aggregate_orders(country, c, k, b, f_grid, h_grid, n_countries)
+    np.testing.assert_allclose(got, brute, rtol=1e-10, atol=1e-9)
+
+
+def test_order_sums_by_hand_on_a_rising_grid():
+    # one country, grid multipliers f = (1, 2, 4), h = (0, 1, 1); orders c f + k h - b:
+    # firm 1 (c 10, k 0, b 15): -5, 5, 25; firm 2 (c 1, k 3, b 4): -3, 1, 3 -> sums 0, 6, 28
+    got = aggregate_orders(np.array([0, 0]), np.array([10.0, 1.0]), np.array([0.0, 3.0]),
+                           np.array([15.0, 4.0]), np.array([1.0, 2.0, 4.0]),
+                           np.array([[0.0, 1.0, 1.0]]), 1)
+    np.testing.assert_allclose(got, [[0.0, 6.0, 28.0]])
+
+
+def test_order_sums_with_a_curve_that_falls_and_rises_are_not_bisected():
+    # f flat (rises and falls), h = (10, 0, 10): the order k h - b = 5, -5, 5 is positive at
+    # both ends only; a bisection would miss the first grid point
+    got = aggregate_orders(np.array([0]), np.array([0.0]), np.array([1.0]), np.array([5.0]),
+                           np.ones(3), np.array([[10.0, 0.0, 10.0]]), 1)
+    np.testing.assert_allclose(got, [[5.0, 0.0, 5.0]])
+
+
 def test_is_importer_weighs_tonnes_at_reference_prices():
     # B imports 10 t of Dy/Tb (3,000 US$k) and exports 20 t of NdPr (1,200 US$k): in tonnes it
     # is a net exporter, in value a net importer

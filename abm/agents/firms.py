@@ -284,12 +284,18 @@ class FirmPopulation(mesa.Agent):
 
     def relocated_share(self, origin: int) -> float:
         """Share of a country's firms' base demand (value at reference prices) now in China."""
+        return float(self.relocated_shares()[origin])
+
+    def relocated_shares(self) -> np.ndarray:
+        """(C,) :meth:`relocated_share` of every country of origin (0 without firms)."""
         p_ref = self.model.p_ref
         value = sum(self.base_demand[p] * p_ref[p] for p in PRODUCTS)
-        mine = self.origin == origin
-        total = float(value[mine].sum())
-        moved = float(value[mine & (self.country != origin)].sum())
-        return moved / total if total > 0 else 0.0
+        n = len(self.countries)
+        total = np.bincount(self.origin, weights=value, minlength=n)
+        moved = np.bincount(self.origin, weights=np.where(self.country != self.origin, value,
+                                                          0.0), minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, moved / np.where(total > 0, total, 1.0), 0.0)
 
     def learn(self, product: str, price: np.ndarray) -> None:
         """Update price expectations, remembered price level and thrifting after the market."""
