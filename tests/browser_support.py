@@ -22,9 +22,11 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
+# --disable-dev-shm-usage: in containers /dev/shm is often 64 MB, too small for chromium's
+# shared memory, and a renderer that runs out of it takes the whole browser down
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 DASHBOARD_CHARTS = ("prices", "dependence", "outside", "shares", "stocks", "network", "flows")
 VIEWS_DONE_JS = """([n, charts]) => {
   const drawn = charts.every(c => {
@@ -112,16 +114,38 @@ def serve_dashboard(log_path: Path, classroom_dir: Path | None = None,
 @contextlib.contextmanager
 def launch_chromium() -> Iterator[object]:
     """A headless Debian chromium (never a Playwright-downloaded browser)."""
+    with chromium_keeper() as keep:
+        yield keep()
+
+
+@contextlib.contextmanager
+def chromium_keeper() -> Iterator[object]:
+    """A function that returns a live headless chromium, launching a new one if it died.
+
+    A module's tests share one browser; if it crashes in one test, the next test gets a new
+    browser instead of failing on the dead one (the crash is reported on stderr).
+    """
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         raise DashboardError("no /usr/bin/chromium: run `make chromium` (apt-get install chromium)")
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        live = []
+
+        def keep():
+            if live and not live[-1].is_connected():
+                print("chromium disconnected: launching a new one", file=sys.stderr)
+                live.pop()
+            if not live:
+                live.append(pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
+            return live[-1]
+
         try:
-            yield b
+            yield keep
         finally:
-            b.close()
+            for b in live:
+                with contextlib.suppress(Exception):  # a dead browser cannot be closed
+                    b.close()
 
 
 CRAFT_JS = """async ([label, value]) => {

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import DASHBOARD_CHARTS, PageProbe, launch_chromium, serve_dashboard
+from tests.browser_support import DASHBOARD_CHARTS, PageProbe, chromium_keeper, serve_dashboard
 
 pytestmark = pytest.mark.browser
 
@@ -39,10 +39,15 @@ def server(server_log):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    """A headless Debian chromium."""
-    with launch_chromium() as b:
-        yield b
+def _chromium():
+    with chromium_keeper() as keep:
+        yield keep
+
+
+@pytest.fixture
+def browser(_chromium):
+    """A headless Debian chromium, shared by the module's tests (a new one if it died)."""
+    return _chromium()
 
 
 def _screenshot_path(tmp_path: Path) -> Path:
@@ -370,3 +375,12 @@ def test_downloads_are_named_by_the_server(server, browser):
     assert names and all("/" not in n and ".." not in n for n in names)
     assert "controls_2025_seed0_start.csv" in names
     page.close()
+
+
+def test_a_browser_that_died_is_replaced_for_the_next_test(_chromium):
+    first = _chromium()
+    assert _chromium() is first  # shared while it lives
+    first.close()  # as a crash would leave it: disconnected
+    second = _chromium()
+    assert second is not first and second.is_connected()
+    assert second.new_page().evaluate("1 + 1") == 2
