@@ -6,7 +6,8 @@ One step is one month:
 2. free states whose decision month it is choose export, stockpile and alliance strategies;
 3. miners invest and choose output, concentrate is routed to refineries, firms and states
    plan their orders;
-4. each product's market clears under the export-policy link caps (:func:`abm.market.clear_market`);
+4. the products' markets clear together under the export-policy link caps, magnets made from
+   oxide at the nodes that can (:func:`abm.market.clear_chain`);
 5. sellers, firms and states settle; stocks, beliefs and payoffs update; miners choose blocs;
    the mass balance is checked and the DataCollector records the month.
 

@@ -8,8 +8,8 @@ Prints:
 
 1. the wall time of a whole run (construction and the scenario's own horizon, best of
    ``--rounds``), split into model construction, market clearing (every
-   ``abm.market.clear_market`` call, what-if clearings of the states' game included) and the
-   rest of the monthly step;
+   ``abm.market.clear_chain`` call the model makes, what-if clearings of the states' game
+   included) and the rest of the monthly step;
 2. the run's profile (``cProfile``): the top functions by own time and by cumulative time.
 
 Mind that ``cProfile`` attributes time spent inside HiGHS (C++ called through pybind11) to
@@ -28,17 +28,16 @@ import time
 from _common import header, table
 
 import abm
-import abm.market
 import abm.model
 
 
 class ClearingTimer:
-    """Wraps ``clear_market`` where the model looks it up and adds up the time it takes."""
+    """Wraps ``clear_chain`` where the model looks it up and adds up the time it takes."""
 
     def __init__(self):
         self.seconds = 0.0
         self.calls = 0
-        self._orig = abm.market.clear_market
+        self._orig = abm.model.clear_chain
 
     def __enter__(self):
         orig = self._orig
@@ -51,13 +50,11 @@ class ClearingTimer:
                 self.seconds += time.perf_counter() - t0
                 self.calls += 1
 
-        abm.market.clear_market = timed_clear  # what-if clearings import it at call time
-        abm.model.clear_market = timed_clear
+        abm.model.clear_chain = timed_clear  # every clearing (what-ifs too) calls model.clear
         return self
 
     def __exit__(self, *exc):
-        abm.market.clear_market = self._orig
-        abm.model.clear_market = self._orig
+        abm.model.clear_chain = self._orig
 
 
 def run(scenario: str) -> dict[str, float]:
