@@ -9,6 +9,7 @@ import pytest
 
 import abm
 from abm.agents.firms import FirmPopulation
+from abm.countries import slug
 from abm.policy import PRODUCTS
 
 
@@ -73,3 +74,28 @@ def test_relocated_shares_without_firms_of_a_country_are_zero(model):
     shares = pop.relocated_shares()
     assert shares.shape == (len(model.countries),)
     assert (shares == 0.0).all()
+
+
+def test_country_columns_of_inventory_and_relocation_equal_firm_by_firm_sums():
+    # every firm mobile with a low threshold, so firms move within months
+    m = abm.RareEarthModel(scenario="controls_2025", rng=2, n_firms=60, relocation_threshold=1.0,
+                           relocation_delay_months=1, relocation_mobile_share=1.0)
+    for _ in range(6):
+        m.step()
+    row = m.results_frame().iloc[-1]
+    firms, weight = m.firms, {"light": 1.0, "heavy": 1.0, "magnet": m.magnets.oxide_per_magnet}
+    moved_any = False
+    for i, code in enumerate(m.countries):
+        col = slug(code)
+        held = moved = total = 0.0
+        for f in range(firms.size):  # one firm at a time
+            if firms.country[f] == i:
+                held += sum(firms.inventory[p][f] * weight[p] for p in PRODUCTS)
+            if firms.origin[f] == i:
+                value = sum(firms.base_demand[p][f] * m.p_ref[p] for p in PRODUCTS)
+                total += value
+                moved += value if firms.country[f] != i else 0.0
+        assert row[f"inventory_{col}"] == pytest.approx(held, rel=1e-9, abs=1e-9)
+        assert row[f"relocated_{col}"] == pytest.approx(moved / total if total else 0.0, abs=1e-12)
+        moved_any |= moved > 0
+    assert moved_any  # the case tests something
