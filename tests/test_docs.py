@@ -5,12 +5,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_readme_tables_are_generated_from_the_registries():
     out = subprocess.run([sys.executable, "scripts/readme_tables.py", "--check"], cwd=ROOT)
     assert out.returncode == 0, "README.md is stale: run .venv/bin/python scripts/readme_tables.py"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["strategic_summary.py", "alliance_comparison.py"])
+def test_readme_tables_from_scenario_runs_are_what_the_scripts_print(script):
+    # the tables of the `strategic` summary and of the 200-firm alliance comparison are copied
+    # into the README by hand: every table row the script prints must be there verbatim
+    out = subprocess.run([sys.executable, f"scripts/{script}"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert len(rows) >= 8
+    text = (ROOT / "README.md").read_text()
+    stale = [row for row in rows if row not in text]
+    assert not stale, f"README.md is stale: paste the output of scripts/{script}: {stale}"
 
 
 def test_readme_lists_every_parameter_and_column_family():
