@@ -108,13 +108,22 @@ def _sum_rising_curves(country, c, k, b, f_grid, h_grid, n_countries) -> np.ndar
     n_grid = f_grid.size
     h_flat = h_grid.ravel()
     base = country * n_grid
-    lo = np.zeros(country.size, np.intp)
-    hi = np.full(country.size, n_grid, np.intp)
-    for _ in range(n_grid.bit_length()):  # J lies in [lo, hi]; each pass halves the interval
-        mid = np.minimum((lo + hi) >> 1, n_grid - 1)
-        positive = c * f_grid[mid] + k * h_flat[base + mid] - b > 0.0
-        hi = np.where(positive, mid, hi)
-        lo = np.where(positive, lo, np.minimum(mid + 1, hi))
+
+    def positive(j, who):
+        return c[who] * f_grid[j] + k[who] * h_flat[base[who] + j] - b[who] > 0.0
+
+    # most firms order at every grid price (J = 0) or at none (J = K): settle those first
+    everyone = slice(None)
+    at_top = positive(0, everyone)
+    hi = np.where(at_top, 0, n_grid)
+    open_ = np.flatnonzero(~at_top & positive(n_grid - 1, everyone))  # J in [1, K - 1]
+    lo, top = np.ones(open_.size, np.intp), np.full(open_.size, n_grid - 1, np.intp)
+    for _ in range(n_grid.bit_length()):  # J lies in [lo, top]; each pass halves the interval
+        mid = (lo + top) >> 1
+        pos = positive(mid, open_)
+        top = np.where(pos, mid, top)
+        lo = np.where(pos, lo, np.minimum(mid + 1, top))
+    hi[open_] = top
     slot = country * (n_grid + 1) + hi
     shape = (n_countries, n_grid + 1)
     sums = [np.bincount(slot, weights=w, minlength=shape[0] * shape[1]).reshape(shape)
