@@ -386,6 +386,7 @@ def test_atomic_write_leaves_no_temporary(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_same_results_with_1_and_2_workers_and_dask(tmp_path):
     from distributed import LocalCluster
 
@@ -663,6 +664,7 @@ stat = "mean"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a fresh-clone run once hung here (see experiments.runner.DaskPool)
 def test_dask_worker_importing_other_code_refuses_to_run(tmp_path, monkeypatch):
     """Bug 2: a worker whose `abm`/hook differs from the submitter's must not run."""
     from distributed import Client, LocalCluster
