@@ -15,8 +15,11 @@ words: sums (``annual sum``, ``monthly sum``, ``half-year sum``, ``quarterly sum
 or an ``annual sum (each year)`` of a window of whole years (both the monthly mean x 12), a
 share of world mine output, the quarter of the maximum (the quarter whose mean is highest in
 the window, as a decimal year: 2011Q3 is 2011.5; matched within one quarter), a ratio to the
-peak (the window's mean over the highest quarterly mean before the window), or otherwise the
-mean over the window (spot quotes, year-end ranges, annual means, shares, ratios). Targets whose
+peak (the window's mean over the highest quarterly mean before the window), a change against
+the same months a year earlier or against as many months just before the window (the window's
+mean over theirs: "ratio to the same month a year earlier", "ratio to the month before"), or
+otherwise the mean over the window (spot quotes, year-end ranges, annual means, shares,
+ratios). Targets whose
 variable has no model column are listed as not comparable. Every target is scored on every run
 of its scenario: the model's mean over seeds, a 95% interval over seeds, the error against the
 value, and whether the mean lies in the target's range (or within 25% of the value when no
@@ -92,14 +95,19 @@ def _window(date: str) -> tuple[str, str]:
 def statistic_kind(text: str) -> str:
     """How a target's statistic is computed.
 
-    One of ``sum``, ``run_rate``, ``world_share``, ``argmax_quarter``, ``ratio_to_peak`` or
-    ``mean``.
+    One of ``sum``, ``run_rate``, ``world_share``, ``argmax_quarter``, ``ratio_to_peak``,
+    ``ratio_to_year_before`` (the window's mean over the same months a year earlier),
+    ``ratio_to_months_before`` (over as many months just before the window) or ``mean``.
     """
     t = text.lower()
     if "quarter of maximum" in t:
         return "argmax_quarter"
     if re.search(r"\bratio to\b.*\bpeak\b", t):
         return "ratio_to_peak"
+    if re.search(r"\bratio to the same months?\b.*\byear earlier\b", t):
+        return "ratio_to_year_before"
+    if re.search(r"\bratio to the months? before\b", t):
+        return "ratio_to_months_before"
     if "run rate" in t or "each year" in t:  # an annual sum in each year: the mean year
         return "run_rate"
     if "share of world mine output" in t:
@@ -136,7 +144,16 @@ def _per_run(ts: pd.DataFrame, target: pd.Series) -> pd.Series | None:
         if before.empty:
             return None
         return groups[cols[0]].mean() / before.max(axis=1)
-    if kind in ("argmax_quarter", "ratio_to_peak"):
+    if kind in ("ratio_to_year_before", "ratio_to_months_before") and len(cols) == 1:
+        back = 12 if kind == "ratio_to_year_before" else _months(lo.group(0), hi.group(0))
+        base = ts[(ts["date"] >= _shift(lo.group(0), back))
+                  & (ts["date"] <= _shift(hi.group(0), back))]
+        months = base.groupby("run_id")["date"].nunique()
+        if base.empty or (months < _months(lo.group(0), hi.group(0))).any():
+            return None  # the base period is not (wholly) in the runs
+        return groups[cols[0]].mean() / base.groupby("run_id")[cols[0]].mean()
+    if kind in ("argmax_quarter", "ratio_to_peak", "ratio_to_year_before",
+                "ratio_to_months_before"):
         return None
     if len(cols) == 2:
         return groups[cols[0]].mean() / groups[cols[1]].mean()
@@ -148,6 +165,17 @@ def _per_run(ts: pd.DataFrame, target: pd.Series) -> pd.Series | None:
     if kind == "world_share":
         return groups[col].sum() / groups["production_reo"].sum()
     return groups[col].mean()
+
+
+def _months(first: str, last: str) -> int:
+    """Months from ``first`` to ``last`` (``YYYY-MM``), both included."""
+    return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:7]) - int(first[5:7]) + 1
+
+
+def _shift(month: str, back: int) -> str:
+    """The month ``back`` months before ``month`` (``YYYY-MM``)."""
+    ordinal = int(month[:4]) * 12 + int(month[5:7]) - 1 - back
+    return f"{ordinal // 12:04d}-{ordinal % 12 + 1:02d}"
 
 
 def _quarterly(frame: pd.DataFrame, col: str) -> pd.DataFrame:

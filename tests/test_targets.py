@@ -32,7 +32,11 @@ def _target(statistic: str, start: str, end: str) -> pd.Series:
     ("run rate", "run_rate"), ("share of world mine output", "world_share"),
     ("quarter of maximum", "argmax_quarter"), ("spot (Nd oxide)", "mean"),
     ("ratio to 2011Q3 peak (RE oxide basket)", "ratio_to_peak"),
-    ("ratio, export vs domestic (Nd oxide)", "mean")])
+    ("ratio, export vs domestic (Nd oxide)", "mean"),
+    ("ratio to the same month a year earlier (magnets)", "ratio_to_year_before"),
+    ("ratio to the same months a year earlier", "ratio_to_year_before"),
+    ("ratio to the month before", "ratio_to_months_before"),
+    ("ratio to the months before", "ratio_to_months_before")])
 def test_statistic_words(words, kind):
     assert statistic_kind(words) == kind
 
@@ -45,6 +49,43 @@ def test_an_annual_sum_in_each_year_is_the_mean_year_not_the_window_total():
     assert total["a"] == pytest.approx(360) and total["b"] == pytest.approx(720)
     one_year = _per_run(_ts(), _target("annual sum", "2016-01", "2016-12"))
     assert one_year["a"] == pytest.approx(240)
+
+
+def test_ratio_to_a_year_earlier_and_to_the_months_before_by_hand():
+    # run a: 10 t/month in 2015, 20 in 2016; run b: 30 throughout (_ts)
+    year = _per_run(_ts(), _target("ratio to the same month a year earlier", "2016-05",
+                                   "2016-05"))
+    assert year["a"] == pytest.approx(20 / 10) and year["b"] == pytest.approx(1.0)
+    # January 2016 against December 2015, and the first half of 2016 against 2015H2
+    month = _per_run(_ts(), _target("ratio to the month before", "2016-01", "2016-01"))
+    assert month["a"] == pytest.approx(2.0)
+    half = _per_run(_ts(), _target("ratio to the months before", "2016-01", "2016-06"))
+    assert half["a"] == pytest.approx(2.0) and half["b"] == pytest.approx(1.0)
+    inside = _per_run(_ts(), _target("ratio to the month before", "2016-06", "2016-06"))
+    assert inside["a"] == pytest.approx(1.0)  # June over May 2016, both 20
+    # a base period outside the runs (2014) is not comparable
+    assert _per_run(_ts(), _target("ratio to the same month a year earlier", "2015-03",
+                                   "2015-03")) is None
+    assert _per_run(_ts(), _target("ratio to the months before", "2015-01", "2015-06")) is None
+
+
+def test_changes_on_a_ramp_pick_exactly_the_base_months():
+    # one run whose value is the month's number, 1 in 2015-01 to 24 in 2016-12
+    dates = [f"{y}-{m:02d}" for y in (2015, 2016) for m in range(1, 13)]
+    ramp = pd.DataFrame({"run_id": "r", "date": dates, "mined": np.arange(1.0, 25.0)})
+    one = _per_run(ramp, _target("ratio to the month before", "2016-01", "2016-01"))
+    assert one["r"] == pytest.approx(13 / 12)
+    half = _per_run(ramp, _target("ratio to the months before", "2016-01", "2016-06"))
+    assert half["r"] == pytest.approx(15.5 / 9.5)  # mean of 13..18 over mean of 7..12
+    year = _per_run(ramp, _target("ratio to the same month a year earlier", "2016-05",
+                                  "2016-05"))
+    assert year["r"] == pytest.approx(17 / 5)
+
+
+def test_a_base_period_only_partly_in_the_runs_is_not_comparable():
+    # 2015-01..2016-03 against the same months a year earlier: 2014 is missing
+    assert _per_run(_ts(), _target("ratio to the same months a year earlier", "2015-10",
+                                   "2016-03")) is None
 
 
 def _peaks() -> pd.DataFrame:
