@@ -52,7 +52,7 @@ import pandas as pd
 from experiments import store, workers
 from experiments.errors import CodeMismatchError, ExperimentError, StoreError
 from experiments.fingerprint import code_fingerprint, imported_code_fingerprint
-from experiments.metrics import compute_metrics, resolve_function
+from experiments.metrics import add_months, compute_metrics, months_between, resolve_function
 from experiments.spec import RunTask, Spec, load_result_spec
 
 DEFAULT_SIMULATE = "abm:simulate"
@@ -340,9 +340,7 @@ def _run_dates(validator, scenario: str, steps: int | None, frame: pd.DataFrame
             n = n if n is not None else int(sc.horizon_months)
     if first is None or n is None:
         return None
-    y, m = int(first[:4]), int(first[5:7])
-    k = m - 1 + n - 1
-    return first, f"{y + k // 12:04d}-{k % 12 + 1:02d}"
+    return first, add_months(first, n - 1)
 
 
 def check_windows(spec: Spec, dates: tuple[str, str], scenario: str) -> None:
@@ -357,15 +355,15 @@ def check_windows(spec: Spec, dates: tuple[str, str], scenario: str) -> None:
         ExperimentError: One line naming the metric, its window and the run's months.
     """
     first, last = dates
-    n_steps = _months_between(first, last) + 1
+    n_steps = months_between(first, last) + 1
     for m in spec.metrics:
         if m.start is None and m.end is None:
             continue
         lo = m.start if m.start is not None else (first if isinstance(m.end, str) else 0)
         hi = m.end if m.end is not None else (last if isinstance(m.start, str) else n_steps - 1)
         if isinstance(lo, str) != isinstance(hi, str):
-            lo = lo if isinstance(lo, str) else _add_months(first, lo)
-            hi = hi if isinstance(hi, str) else _add_months(first, hi)
+            lo = lo if isinstance(lo, str) else add_months(first, lo)
+            hi = hi if isinstance(hi, str) else add_months(first, hi)
         outside = (hi < first or lo > last) if isinstance(lo, str) else \
             (hi < 0 or lo > n_steps - 1)
         if outside:
@@ -373,15 +371,6 @@ def check_windows(spec: Spec, dates: tuple[str, str], scenario: str) -> None:
                 f"spec {spec.name!r}: metric {m.name!r} reads {lo}..{hi}, outside the run of "
                 f"{scenario!r} ({first}..{last}, steps 0..{n_steps - 1}): it would be empty"
             )
-
-
-def _months_between(a: str, b: str) -> int:
-    return (int(b[:4]) - int(a[:4])) * 12 + int(b[5:7]) - int(a[5:7])
-
-
-def _add_months(first: str, k: int) -> str:
-    y, m = int(first[:4]), int(first[5:7]) - 1 + k
-    return f"{y + m // 12:04d}-{m % 12 + 1:02d}"
 
 
 def preflight(spec: Spec, simulate: str = DEFAULT_SIMULATE) -> None:

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments.metrics import add_months, months_between
+
 __all__ = ["load_targets", "statistic_kind", "score", "markdown", "pattern_summary",
            "quarter_label", "DEFAULT_TOLERANCE"]
 
@@ -145,11 +147,12 @@ def _per_run(ts: pd.DataFrame, target: pd.Series) -> pd.Series | None:
             return None
         return groups[cols[0]].mean() / before.max(axis=1)
     if kind in ("ratio_to_year_before", "ratio_to_months_before") and len(cols) == 1:
-        back = 12 if kind == "ratio_to_year_before" else _months(lo.group(0), hi.group(0))
-        base = ts[(ts["date"] >= _shift(lo.group(0), back))
-                  & (ts["date"] <= _shift(hi.group(0), back))]
+        n_months = months_between(lo.group(0), hi.group(0)) + 1
+        back = 12 if kind == "ratio_to_year_before" else n_months
+        base = ts[(ts["date"] >= add_months(lo.group(0), -back))
+                  & (ts["date"] <= add_months(hi.group(0), -back))]
         months = base.groupby("run_id")["date"].nunique()
-        if base.empty or (months < _months(lo.group(0), hi.group(0))).any():
+        if base.empty or (months < n_months).any():
             return None  # the base period is not (wholly) in the runs
         return groups[cols[0]].mean() / base.groupby("run_id")[cols[0]].mean()
     if kind in ("argmax_quarter", "ratio_to_peak", "ratio_to_year_before",
@@ -165,17 +168,6 @@ def _per_run(ts: pd.DataFrame, target: pd.Series) -> pd.Series | None:
     if kind == "world_share":
         return groups[col].sum() / groups["production_reo"].sum()
     return groups[col].mean()
-
-
-def _months(first: str, last: str) -> int:
-    """Months from ``first`` to ``last`` (``YYYY-MM``), both included."""
-    return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:7]) - int(first[5:7]) + 1
-
-
-def _shift(month: str, back: int) -> str:
-    """The month ``back`` months before ``month`` (``YYYY-MM``)."""
-    ordinal = int(month[:4]) * 12 + int(month[5:7]) - 1 - back
-    return f"{ordinal // 12:04d}-{ordinal % 12 + 1:02d}"
 
 
 def _quarterly(frame: pd.DataFrame, col: str) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Shared fixtures: cached scenario runs (the model is deterministic per seed).
+"""Shared fixtures: cached scenario runs (the model is deterministic per seed), and the
+browser modules' chromium (one per module, replaced if it died).
 
 Property tests (hypothesis) are derandomized by default, so ``make test`` draws the same
 examples on every machine and a failure is a regression, never luck;
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import settings
 
 import abm
+from tests.browser_support import chromium_keeper
 
 settings.register_profile("ci", derandomize=True)
 settings.register_profile("explore", derandomize=False)
@@ -32,3 +34,15 @@ def run():
         return _run(scenario, seed, steps, tuple(sorted(overrides.items()))).copy()
 
     return _call
+
+
+@pytest.fixture(scope="module")
+def _chromium():
+    with chromium_keeper() as keep:
+        yield keep
+
+
+@pytest.fixture
+def browser(_chromium):
+    """A headless Debian chromium, shared by the module's tests (a new one if it died)."""
+    return _chromium()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import DASHBOARD_CHARTS, PageProbe, chromium_keeper, serve_dashboard
+from tests.browser_support import DASHBOARD_CHARTS, PageProbe, serve_dashboard
 
 pytestmark = pytest.mark.browser
 
@@ -36,18 +36,6 @@ def server(server_log):
     """The app on a free local port (its URL)."""
     with serve_dashboard(server_log) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def _chromium():
-    with chromium_keeper() as keep:
-        yield keep
-
-
-@pytest.fixture
-def browser(_chromium):
-    """A headless Debian chromium, shared by the module's tests (a new one if it died)."""
-    return _chromium()
 
 
 def _screenshot_path(tmp_path: Path) -> Path:

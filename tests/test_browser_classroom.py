@@ -10,21 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import PageProbe, chromium_keeper, serve_dashboard
+from tests.browser_support import PageProbe, serve_dashboard
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def _chromium():
-    with chromium_keeper() as keep:
-        yield keep
-
-
-@pytest.fixture
-def browser(_chromium):
-    """A headless Debian chromium, shared by the module's tests (a new one if it died)."""
-    return _chromium()
 
 
 def _student(browser, url: str, code: str, role: str, name: str) -> PageProbe:
