@@ -1,0 +1,51 @@
+"""scripts/magnet_licence_probe.py: its figures on a hand-made frame, and its added event."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import abm
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("magnet_licence_probe",
+                                               ROOT / "scripts/magnet_licence_probe.py")
+probe = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(probe)
+
+
+def test_ratios_shares_and_cover_from_a_hand_made_frame():
+    dates = [f"2024-{m:02d}" for m in range(1, 13)] + [f"2025-{m:02d}" for m in range(1, 7)]
+    exports = [100.0] * 12 + [100.0, 100.0, 100.0, 50.0, 25.0, 75.0]
+    frame = pd.DataFrame({
+        "china_exports_magnet": exports,
+        "price_heavy_world": [300.0] * 15 + [900.0, 1200.0, 600.0],
+        "consumption_heavy": [100.0] * 18, "magnet_use_heavy": [70.0] * 18,
+        "inventory_heavy": [60.0] * 18, "price_magnet_world": [50.0] * 16 + [150.0, 100.0],
+        "magnet_capacity_use_outside_china": [0.5] * 16 + [1.0, 0.9]},
+        index=pd.Index(dates, name="date"))
+    got = probe.summary(frame, choke=7950.0)
+    assert got["magnet exports May 2025 / May 2024"] == 0.25
+    assert got["magnet exports May 2025 / April 2025"] == 0.5
+    assert got["magnet exports June 2025 / June 2024"] == 0.75
+    assert got["magnet exports June 2025 / May 2025"] == 3.0
+    assert got["Dy/Tb price outside China, May 2025 (US$/kg)"] == 1200.0
+    assert got["Dy/Tb choke price (US$/kg)"] == 7950.0
+    assert got["magnet price outside China, May 2025 / 2024 mean"] == 3.0
+    assert got["magnet makers' capacity use outside China, 2024"] == 0.5
+    assert got["magnet makers' capacity use outside China, May 2025"] == 1.0
+    assert np.isclose(got["2024: magnet makers' share of world Dy/Tb use"], 0.7)
+    assert np.isclose(got["2024: firms' Dy/Tb inventory, months of their own use"], 2.0)
+
+
+def test_the_added_event_licenses_magnets_from_april_2025_only():
+    model = abm.RareEarthModel(scenario=probe.with_magnet_licences(0), rng=0)
+    while model.date != "2025-04":
+        model.step()
+    assert model.regime.get("CHN", "all", "magnet") is None  # open before April
+    model.step()
+    policy = model.regime.get("CHN", "all", "magnet")
+    assert policy.instrument == "licence"
+    assert model.regime.get("CHN", "all", "heavy").instrument == "licence"
+    assert model.regime.get("CHN", "all", "light") is None  # NdPr stays open in April
