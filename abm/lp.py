@@ -240,32 +240,29 @@ def _solve_direct(lp: LP):
     """HiGHS on the column-wise matrix.
 
     Nonzeros are sorted by column, then row, as linprog's ``csc_array(vstack((A_ub, A_eq)))``
-    would give, so HiGHS receives the identical problem.
+    would give, so HiGHS receives the identical problem. The arrays go to HiGHS through the
+    bindings' array overload of ``passModel`` (one copy in C++); a bindings layout without it
+    gets a ``HighsLp`` instead, whose fields pybind11 converts element by element (~0.15 ms
+    more a month: measured in benchmarks/README.md).
     """
     n_var, m = lp.c.size, lp.row_hi.size
     order = np.lexsort((lp.rows, lp.cols))
-    index, value = lp.rows[order], lp.vals[order]
-    indptr = np.zeros(n_var + 1, np.int64)
-    np.cumsum(np.bincount(lp.cols, minlength=n_var), out=indptr[1:])
+    index = lp.rows[order].astype(np.int32)
+    value = np.ascontiguousarray(lp.vals[order], dtype=float)
+    start = np.zeros(n_var, np.int32)  # column j's first nonzero (HiGHS appends the count)
+    np.cumsum(np.bincount(lp.cols, minlength=n_var)[:-1], out=start[1:])
     inf = _highs.kHighsInf
-    h_lp = _highs.HighsLp()
-    h_lp.num_col_ = n_var
-    h_lp.num_row_ = m
-    h_lp.a_matrix_.num_col_ = n_var
-    h_lp.a_matrix_.num_row_ = m
-    h_lp.a_matrix_.format_ = _highs.MatrixFormat.kColwise
-    h_lp.col_cost_ = lp.c
-    h_lp.col_lower_ = np.zeros(n_var)
-    h_lp.col_upper_ = np.where(np.isinf(lp.ub), inf, lp.ub)
-    h_lp.row_lower_ = np.where(np.isinf(lp.row_lo), -inf, lp.row_lo)
-    h_lp.row_upper_ = lp.row_hi
-    # integer vectors go through pybind11's sequence protocol: a list converts ~3x faster
-    h_lp.a_matrix_.start_ = indptr.tolist()
-    h_lp.a_matrix_.index_ = index.tolist()
-    h_lp.a_matrix_.value_ = value
+    arrays = (np.ascontiguousarray(lp.c, dtype=float), np.zeros(n_var),
+              np.where(np.isinf(lp.ub), inf, lp.ub), np.where(np.isinf(lp.row_lo), -inf, lp.row_lo),
+              np.ascontiguousarray(lp.row_hi, dtype=float))
     h = _highs._Highs()
     h.passOptions(_HIGHS_OPTIONS)
-    if h.passModel(h_lp) == _highs.HighsStatus.kError:
+    try:
+        status = h.passModel(n_var, m, index.size, _COLWISE, _MINIMIZE, 0.0, *arrays, start,
+                             index, value, np.zeros(n_var, np.int32))  # all columns continuous
+    except TypeError:  # bindings without the array overload (tests/test_market_fastpath.py)
+        status = h.passModel(_highs_lp(n_var, m, arrays, start, index, value))
+    if status == _highs.HighsStatus.kError:
         raise SolveError("market clearing failed: HiGHS rejected the model")
     h.run()
     status = h.getModelStatus()
@@ -273,3 +270,28 @@ def _solve_direct(lp: LP):
         raise SolveError(f"market clearing failed: {h.modelStatusToString(status)}")
     sol = h.getSolution()
     return np.asarray(sol.col_value), np.asarray(sol.row_dual)[lp.n_ub:]
+
+
+#: HiGHS's codes for a column-wise matrix and for minimisation (MatrixFormat, ObjSense)
+_COLWISE, _MINIMIZE = 1, 1
+
+
+def _highs_lp(n_var: int, m: int, arrays: tuple, start, index, value):
+    """The same problem as a ``HighsLp`` (for bindings without the array ``passModel``)."""
+    cost, lower, upper, row_lower, row_upper = arrays
+    h_lp = _highs.HighsLp()
+    h_lp.num_col_ = n_var
+    h_lp.num_row_ = m
+    h_lp.a_matrix_.num_col_ = n_var
+    h_lp.a_matrix_.num_row_ = m
+    h_lp.a_matrix_.format_ = _highs.MatrixFormat.kColwise
+    h_lp.col_cost_ = cost
+    h_lp.col_lower_ = lower
+    h_lp.col_upper_ = upper
+    h_lp.row_lower_ = row_lower
+    h_lp.row_upper_ = row_upper
+    # integer vectors go through pybind11's sequence protocol: a list converts ~3x faster
+    h_lp.a_matrix_.start_ = [*start.tolist(), index.size]
+    h_lp.a_matrix_.index_ = index.tolist()
+    h_lp.a_matrix_.value_ = value
+    return h_lp

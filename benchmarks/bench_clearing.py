@@ -12,7 +12,11 @@ Prints two Markdown tables:
    (the default) and through ``scipy.optimize.linprog`` (the route before the optimisation),
    whose solutions are checked to be identical;
 2. a whole 120-month baseline run (default size) with each route, alternated, and the
-   DataFrames checked to be equal.
+   DataFrames checked to be equal;
+3. how the LP reaches HiGHS on the direct route: the bindings' array overload of
+   ``passModel`` (the default) against a ``HighsLp`` whose fields pybind11 converts element
+   by element (the fallback for bindings without the overload), on every LP of a baseline
+   run, interleaved, solutions checked to be bit-identical.
 
 Times are the best (and median) of ``--repeat`` clearings, the two routes interleaved so
 both see the same load (best of two rounds for whole runs).
@@ -30,6 +34,7 @@ from _common import header, table
 
 import abm
 import abm.model
+from abm import lp as _lp
 from abm.market import MarketOrders, clear_market, price_grid
 
 K_STEPS = 42
@@ -75,14 +80,57 @@ def same(a, b) -> bool:
 
 def whole_run(solver: str):
     """(seconds, DataFrame) of a 120-month baseline run with the given clearing route."""
-    orig = abm.model.clear_market
-    abm.model.clear_market = functools.partial(orig, solver=solver)
+    orig = abm.model.clear_chain  # the model clears every product together
+    abm.model.clear_chain = functools.partial(orig, solver=solver)
     try:
         t0 = time.perf_counter()
         df = abm.simulate("baseline", steps=120, rng=1)
         return time.perf_counter() - t0, df
     finally:
-        abm.model.clear_market = orig
+        abm.model.clear_chain = orig
+
+
+class _NoArrayOverload(_lp._highs._Highs if _lp._highs is not None else object):
+    """HiGHS bindings as if ``passModel`` took no arrays (the direct route's fallback)."""
+
+    def passModel(self, *args):  # noqa: N802 - the bindings' name
+        if len(args) != 1:
+            raise TypeError("no array overload")
+        return super().passModel(*args)
+
+
+def highs_input(rounds: int = 3) -> tuple[float, float, int, bool]:
+    """(ms per LP with arrays, ms with a HighsLp, LPs, bit-identical) over a baseline run."""
+    lps, orig = [], _lp.solve
+
+    def keep(problem, direct=True):
+        lps.append(problem)
+        return orig(problem, direct)
+
+    _lp.solve = keep
+    try:
+        abm.simulate("baseline", steps=120, rng=1)
+    finally:
+        _lp.solve = orig
+    best = {"arrays": float("inf"), "HighsLp": float("inf")}
+    same_all = True
+    for _ in range(rounds):
+        for route in best:
+            highs, t0 = _lp._highs._Highs, time.perf_counter()
+            if route == "HighsLp":
+                _lp._highs._Highs = _NoArrayOverload
+            try:
+                out = [_lp._solve_direct(p) for p in lps]
+            finally:
+                _lp._highs._Highs = highs
+            best[route] = min(best[route], time.perf_counter() - t0)
+            if route == "arrays":
+                ref = out
+            else:
+                same_all &= all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+                                for a, b in zip(ref, out, strict=True))
+    n = len(lps)
+    return best["arrays"] / n * 1e3, best["HighsLp"] / n * 1e3, n, same_all
 
 
 def main() -> None:
@@ -126,6 +174,15 @@ def main() -> None:
                  ["direct HiGHS (now)", f"{best['direct']:.3f}"]]))
     print(f"\nGain: {best['linprog'] / best['direct']:.2f}x; DataFrames equal "
           f"(rtol 1e-9): yes; bit-identical: {'yes' if exact else 'no'}")
+
+    if _lp.has_direct_solver():
+        arrays, highs_lp, n, identical = highs_input()
+        print("\n## 3. How the LP reaches HiGHS (direct route, every LP of a baseline run)\n")
+        print(table(["input", "ms per LP (best of 3 passes)"],
+                    [["array overload of passModel (now)", f"{arrays:.3f}"],
+                     ["HighsLp, converted field by field (fallback)", f"{highs_lp:.3f}"]]))
+        print(f"\n{n} LPs; saved {highs_lp - arrays:.3f} ms per LP ({highs_lp / arrays:.2f}x); "
+              f"solutions bit-identical: {'yes' if identical else 'no'}")
 
 
 if __name__ == "__main__":

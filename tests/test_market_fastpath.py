@@ -141,3 +141,24 @@ def test_without_bundled_bindings_auto_falls_back_to_linprog(monkeypatch):
         np.testing.assert_array_equal(getattr(got, f), getattr(want, f))
     with pytest.raises(ClearingError, match="no bundled HiGHS bindings"):
         clear_market(o, solver="direct")
+
+
+def test_bindings_without_the_array_overload_solve_the_same_problem(monkeypatch):
+    """HiGHS gets the same LP through a ``HighsLp`` when ``passModel`` takes no arrays."""
+    calls = []
+
+    class NoArrays(lp._highs._Highs):
+        def passModel(self, *args):  # noqa: N802 - the bindings' name
+            calls.append(len(args))
+            if len(args) != 1:
+                raise TypeError("no array overload in these bindings")
+            return super().passModel(*args)
+
+    for name, o in HAND_CASES.items():
+        fast = clear_market(o, solver="direct")
+        with monkeypatch.context() as m:
+            m.setattr(lp._highs, "_Highs", NoArrays)
+            slow = clear_market(o, solver="direct")
+        for f in FIELDS:
+            np.testing.assert_array_equal(getattr(slow, f), getattr(fast, f), err_msg=name)
+    assert calls and set(calls) == {1, 15}  # tried the arrays, then passed a HighsLp
