@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import abm
 
@@ -49,3 +50,30 @@ def test_the_added_event_licenses_magnets_from_april_2025_only():
     assert policy.instrument == "licence"
     assert model.regime.get("CHN", "all", "heavy").instrument == "licence"
     assert model.regime.get("CHN", "all", "light") is None  # NdPr stays open in April
+
+
+@pytest.mark.slow
+def test_the_figures_quoted_in_the_readme_and_the_validation_page_are_the_probes():
+    shipped = probe.summary(*probe.run_case(False, 3))
+    lic = probe.summary(*probe.run_case(True, 3))
+    dy = {(case, month): f"{figures[f'Dy/Tb price outside China, {month} 2025 (US$/kg)']:,.0f}"
+          for case, figures in (("shipped", shipped), ("licensed", lic))
+          for month in ("April", "May")}
+    use_2025 = lic["magnet makers' capacity use outside China, May 2025"]
+    use_2024 = lic["magnet makers' capacity use outside China, 2024"]
+    share = lic["2024: magnet makers' share of world Dy/Tb use"]
+    cover = lic["2024: firms' Dy/Tb inventory, months of their own use"]
+    may = f"{lic['magnet exports May 2025 / May 2024']:.2f} of a year earlier"
+    dy_licensed = f"{dy['licensed', 'April']}-{dy['licensed', 'May']} US$/kg in April-May"
+    readme = [f"{may} in May 2025", dy_licensed]
+    validation = [f"May falls to {may}", dy_licensed,
+                  f"June to {lic['magnet exports June 2025 / June 2024']:.2f}",
+                  f"{dy['shipped', 'April']}-{dy['shipped', 'May']} as shipped",
+                  f"choke price of {lic['Dy/Tb choke price (US$/kg)']:,.0f}",
+                  f"({use_2025:.2f} in May 2025, {use_2024:.2f} in 2024)",
+                  f"{lic['magnet price outside China, May 2025 / 2024 mean']:.2f} times its 2024",
+                  f"{share:.0%} of the world's", f"hold {cover:.1f} months"]
+    for doc, quoted in (("README.md", readme), ("docs/validation.md", validation)):
+        text = " ".join((ROOT / doc).read_text().split())
+        stale = [q for q in quoted if q not in text]
+        assert not stale, f"{doc} is stale: run scripts/magnet_licence_probe.py: {stale}"
