@@ -24,7 +24,7 @@ from abm.actions import ACTIONS, Field
 from abm.errors import InputError
 from abm.params import PARAMS, parse_month
 
-__all__ = ["PolicyEvent", "Timeline", "parse_events", "apply_event_overrides",
+__all__ = ["PolicyEvent", "Timeline", "parse_event", "parse_events", "apply_event_overrides",
            "event_fields", "EVENT_PREFIX"]
 
 EVENT_PREFIX = "event."
@@ -73,7 +73,7 @@ def parse_events(rows: list, scenario: str) -> list[PolicyEvent]:
         raise InputError(f"scenario {scenario!r}: events must be an array of tables")
     events, seen = [], set()
     for i, row in enumerate(rows, start=1):
-        ev = _parse_one(row, f"scenario {scenario!r} event {i}")
+        ev = parse_event(row, f"scenario {scenario!r} event {i}")
         if ev.id and ev.id in seen:
             raise InputError(f"scenario {scenario!r}: event id {ev.id!r} is used twice")
         seen.add(ev.id)
@@ -81,7 +81,16 @@ def parse_events(rows: list, scenario: str) -> list[PolicyEvent]:
     return sorted(events, key=lambda e: e.date)
 
 
-def _parse_one(row: Any, where: str) -> PolicyEvent:
+def parse_event(row: Any, where: str) -> PolicyEvent:
+    """Validate one event row (a scenario file's ``[[events]]`` table).
+
+    Args:
+        row: the event's fields.
+        where: how an error names the event (e.g. ``extra event 2``).
+
+    Raises:
+        InputError: naming ``where`` (and the id) and the problem.
+    """
     if not isinstance(row, dict):
         raise InputError(f"{where}: must be a table")
     for key in ("date", "actor", "action"):

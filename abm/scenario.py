@@ -27,7 +27,7 @@ from typing import Any
 from mesa.experimental.scenarios import Scenario
 
 from abm.errors import InputError
-from abm.events import EVENT_PREFIX, apply_event_overrides, parse_events
+from abm.events import EVENT_PREFIX, apply_event_overrides, parse_event, parse_events
 from abm.params import PARAMS, coerce_param, parse_month
 from abm.safeio import MAX_MONTHS, MAX_SCENARIO_BYTES, read_text_limited
 from abm.strategies import STRATEGIES
@@ -122,6 +122,21 @@ def _strategy_pins(overrides: dict[str, Any]) -> dict[tuple[str, str], str]:
     return pins
 
 
+def _extra_event_rows(extra) -> list[dict]:
+    """``extra_events`` as a list of event rows (copied: the caller's dicts stay as they are)."""
+    if extra is None:
+        return []
+    if isinstance(extra, dict) or not isinstance(extra, list | tuple):
+        raise InputError("extra_events must be a list of events (dicts with date, actor, "
+                         "action and the action's fields)")
+    for i, row in enumerate(extra, start=1):
+        if not isinstance(row, dict):
+            raise InputError(f"extra event {i} must be a dict of event fields, got "
+                             f"{type(row).__name__}")
+        parse_event(row, f"extra event {i}")
+    return [dict(row) for row in extra]
+
+
 def _locate(scenario: str | Path) -> tuple[str, str, Path | None]:
     """(name, text, path or None for a shipped scenario)."""
     path = Path(scenario)
@@ -155,24 +170,31 @@ def _check_meta(doc: dict, name: str) -> None:
         raise InputError(f"scenario {name!r} has unknown keys: {', '.join(sorted(unknown))}")
 
 
-def load_scenario(scenario="baseline", *, rng=None, **overrides) -> RareEarthScenario:
+def load_scenario(scenario="baseline", *, rng=None, extra_events=None,
+                  **overrides) -> RareEarthScenario:
     """Load and validate a scenario by name or path, applying overrides.
 
     Args:
         scenario: a shipped scenario's name, a path to a TOML file, or a
             :class:`RareEarthScenario` (returned re-validated with the overrides applied).
         rng: seed or generator stored on the scenario (Mesa's convention).
+        extra_events: events to add to the scenario's own, each a dict with the fields of a
+            scenario file's ``[[events]]`` table (``date``, ``actor``, ``action``, the action's
+            fields, optionally ``id``), for what-ifs that need an event the file lacks.
+            Validated like the file's events; ``event.<id>.<field>`` edits apply to them too.
         **overrides: parameter values, ``event.<id>.<field>`` edits and
             ``strategy.<STATE>.<domain>`` pins.
 
     Raises:
-        InputError: unknown scenario, malformed file, unknown or ill-typed override.
+        InputError: unknown scenario, malformed file or extra event, unknown or ill-typed
+            override.
     """
     params_o, events_o, strategies_o = _split_overrides(overrides)
     pins = _strategy_pins(strategies_o)
+    added = _extra_event_rows(extra_events)
     if isinstance(scenario, RareEarthScenario):
-        rows = apply_event_overrides(scenario.event_rows, events_o, scenario.name)
-        events = parse_events(rows, scenario.name) if events_o else scenario.events
+        rows = apply_event_overrides([*scenario.event_rows, *added], events_o, scenario.name)
+        events = parse_events(rows, scenario.name) if events_o or added else scenario.events
         return RareEarthScenario(
             name=scenario.name, meta=scenario.meta(), events=events,
             params={**scenario.params, **params_o}, rng=rng, event_rows=rows,
@@ -192,7 +214,10 @@ def load_scenario(scenario="baseline", *, rng=None, **overrides) -> RareEarthSce
         except InputError as exc:
             raise InputError(f"scenario {name!r}: {exc}") from None
     params.update(params_o)
-    rows = apply_event_overrides(doc.get("events", []), events_o, name)
+    own = doc.get("events", [])
+    if not isinstance(own, list):
+        raise InputError(f"scenario {name!r}: events must be an array of tables")
+    rows = apply_event_overrides([*own, *added], events_o, name)
     events = parse_events(rows, name)
     meta = {k: doc.get(k) for k in ("title", "description", "start", "horizon_months",
                                     "data_year")}

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 import abm
-from abm.events import parse_events
 
 SCENARIO = "controls_2025"
 MAGNET_LICENCE = {
@@ -31,11 +30,7 @@ MAGNET_LICENCE = {
 
 def with_magnet_licences(rng: int) -> abm.RareEarthScenario:
     """`controls_2025` with China's April 2025 licences extended to magnets."""
-    base = abm.load_scenario(SCENARIO, rng=rng)
-    rows = [*base.event_rows, MAGNET_LICENCE]
-    return abm.RareEarthScenario(name=base.name, meta=base.meta(),
-                                 events=parse_events(rows, base.name), params=base.params,
-                                 rng=rng, event_rows=rows, strategy_pins=base.strategy_pins)
+    return abm.load_scenario(SCENARIO, rng=rng, extra_events=[MAGNET_LICENCE])
 
 
 def run_case(magnets_licensed: bool, seeds: int) -> tuple[pd.DataFrame, float]:
