@@ -245,6 +245,21 @@ def _solve_direct(lp: LP):
     gets a ``HighsLp`` instead, whose fields pybind11 converts element by element (~0.2 ms
     more per LP: benchmarks/bench_clearing.py, section 3).
     """
+    h = _direct_model(lp)
+    h.run()
+    status = h.getModelStatus()
+    if status != _highs.HighsModelStatus.kOptimal:
+        raise SolveError(f"market clearing failed: {h.modelStatusToString(status)}")
+    sol = h.getSolution()
+    return np.asarray(sol.col_value), np.asarray(sol.row_dual)[lp.n_ub:]
+
+
+def _direct_model(lp: LP):
+    """A HiGHS instance holding the LP, options set, not yet run (a cold start each time).
+
+    Raises:
+        SolveError: HiGHS rejected the model.
+    """
     n_var, m = lp.c.size, lp.row_hi.size
     order = np.lexsort((lp.rows, lp.cols))
     index = lp.rows[order].astype(np.int32)
@@ -264,12 +279,7 @@ def _solve_direct(lp: LP):
         status = h.passModel(_highs_lp(n_var, m, arrays, start, index, value))
     if status == _highs.HighsStatus.kError:
         raise SolveError("market clearing failed: HiGHS rejected the model")
-    h.run()
-    status = h.getModelStatus()
-    if status != _highs.HighsModelStatus.kOptimal:
-        raise SolveError(f"market clearing failed: {h.modelStatusToString(status)}")
-    sol = h.getSolution()
-    return np.asarray(sol.col_value), np.asarray(sol.row_dual)[lp.n_ub:]
+    return h
 
 
 #: HiGHS's codes for a column-wise matrix and for minimisation (MatrixFormat, ObjSense)

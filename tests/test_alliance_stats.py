@@ -1,15 +1,11 @@
 """The paired statistics of scripts/alliance_comparison.py, by hand."""
 
-import importlib.util
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from _scripts import load_script
 
-_PATH = Path(__file__).resolve().parents[1] / "scripts" / "alliance_comparison.py"
-_SPEC = importlib.util.spec_from_file_location("alliance_comparison", _PATH)
-ac = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(ac)
+ac = load_script("scripts/alliance_comparison.py")
 
 
 def test_paired_ci_is_the_student_t_interval_of_the_seed_differences():

@@ -1,15 +1,8 @@
 """benchmarks/bench_profile.py: the phase timer's accounting, on a hand-made clock."""
 
-import importlib.util
-import sys
-from pathlib import Path
+from _scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))  # the script imports its helpers from there
-_spec = importlib.util.spec_from_file_location("bench_profile",
-                                               ROOT / "benchmarks" / "bench_profile.py")
-bench_profile = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_profile)
+bench_profile = load_script("benchmarks/bench_profile.py")
 
 
 class Work:

@@ -1,19 +1,16 @@
 """scripts/magnet_licence_probe.py: its figures on a hand-made frame, and its added event."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _scripts import load_script
 
 import abm
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("magnet_licence_probe",
-                                               ROOT / "scripts/magnet_licence_probe.py")
-probe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(probe)
+probe = load_script("scripts/magnet_licence_probe.py")
 
 
 def test_ratios_shares_and_cover_from_a_hand_made_frame():

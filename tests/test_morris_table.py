@@ -1,16 +1,14 @@
 """scripts/morris_table.py: the Morris table of docs/validation.md, on a hand-made screening."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+from _scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("morris_table", ROOT / "scripts/morris_table.py")
-morris_table = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(morris_table)
+morris_table = load_script("scripts/morris_table.py")
 
 
 def test_four_largest_and_three_smallest_per_outcome_in_the_file_order():
