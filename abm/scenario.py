@@ -181,7 +181,8 @@ def load_scenario(scenario="baseline", *, rng=None, extra_events=None,
         extra_events: events to add to the scenario's own, each a dict with the fields of a
             scenario file's ``[[events]]`` table (``date``, ``actor``, ``action``, the action's
             fields, optionally ``id``), for what-ifs that need an event the file lacks.
-            Validated like the file's events; ``event.<id>.<field>`` edits apply to them too.
+            Validated like the file's events; ``event.<id>.<field>`` edits apply to them too;
+            in a month with file events too, they apply after the file's.
         **overrides: parameter values, ``event.<id>.<field>`` edits and
             ``strategy.<STATE>.<domain>`` pins.
 

@@ -94,3 +94,30 @@ def test_an_added_event_naming_an_unknown_state_fails_before_the_first_month():
     sc = abm.load_scenario("controls_2025", extra_events=bad)
     with pytest.raises(InputError, match="ATL"):
         abm.RareEarthModel(scenario=sc, rng=0)
+
+
+def test_events_can_be_added_to_a_scenario_object_too():
+    shipped = abm.load_scenario("controls_2025")
+    sc = abm.load_scenario(shipped, extra_events=[LICENCE])
+    assert len(sc.events) == len(shipped.events) + 1
+    assert _events_on(sc, "licences_magnets")[0].args["product"] == "magnet"
+    assert not _events_on(shipped, "licences_magnets")  # the object handed in is unchanged
+
+
+def test_an_added_event_applies_after_the_files_events_of_its_month():
+    # the file licenses China's heavy-oxide exports in 2025-04; an added event of the same
+    # month that opens them again is applied after it, so it has the last word
+    reopen = {"id": "reopen_heavy", "date": "2025-04", "actor": "CHN", "action": "export",
+              "instrument": "open", "target": "all", "product": "heavy"}
+    shipped = abm.RareEarthModel(scenario="controls_2025", rng=0)
+    added = abm.RareEarthModel(scenario=abm.load_scenario("controls_2025",
+                                                          extra_events=[reopen]), rng=0)
+    to_object = abm.RareEarthModel(scenario=abm.load_scenario(
+        abm.load_scenario("controls_2025"), extra_events=[reopen]), rng=0)
+    for m in (shipped, added, to_object):
+        while m.date != "2025-04":
+            m.step()
+        m.step()  # 2025-04: the month's events apply
+    assert shipped.export_instrument("CHN", "all", "heavy") == "licence"
+    assert added.export_instrument("CHN", "all", "heavy") == "open"
+    assert to_object.export_instrument("CHN", "all", "heavy") == "open"
