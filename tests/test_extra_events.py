@@ -121,3 +121,12 @@ def test_an_added_event_applies_after_the_files_events_of_its_month():
     assert shipped.export_instrument("CHN", "all", "heavy") == "licence"
     assert added.export_instrument("CHN", "all", "heavy") == "open"
     assert to_object.export_instrument("CHN", "all", "heavy") == "open"
+
+
+def test_changing_the_callers_dict_afterwards_does_not_change_the_scenario():
+    row = dict(LICENCE)
+    sc = abm.load_scenario("controls_2025", extra_events=[row])
+    row["product"] = "light"
+    # an edit re-reads the scenario's event rows
+    edited = abm.load_scenario(sc, **{"event.licences_magnets.share": 0.5})
+    assert _events_on(edited, "licences_magnets")[0].args["product"] == "magnet"
