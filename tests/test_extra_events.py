@@ -130,3 +130,14 @@ def test_changing_the_callers_dict_afterwards_does_not_change_the_scenario():
     # an edit re-reads the scenario's event rows
     edited = abm.load_scenario(sc, **{"event.licences_magnets.share": 0.5})
     assert _events_on(edited, "licences_magnets")[0].args["product"] == "magnet"
+
+
+def test_simulate_and_the_model_take_extra_events_as_a_keyword():
+    sc = abm.load_scenario("controls_2025", extra_events=[LICENCE])
+    via_object = abm.simulate(sc, rng=2, steps=17)
+    assert abm.simulate("controls_2025", rng=2, steps=17, extra_events=[LICENCE]).equals(
+        via_object)
+    model = abm.RareEarthModel(scenario="controls_2025", rng=2, extra_events=[LICENCE])
+    for _ in range(17):
+        model.step()
+    assert model.results_frame().equals(via_object)
