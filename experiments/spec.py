@@ -15,6 +15,14 @@ the outcome metrics computed per run. Example specs, one per kind of design, liv
     [fixed]                         # optional; overrides applied to every run: any name in
     n_firms = 30                    # abm.PARAMS, or an event field "event.<id>.<field>"
 
+    [[events]]                      # optional; an event added to the scenario's own in every
+    id = "licences_magnets"         # run (the fields of a scenario file's [[events]]; its
+    date = "2025-04"                # fields can be swept as "event.<id>.<field>")
+    actor = "CHN"
+    action = "export"
+    instrument = "licence"
+    product = "magnet"
+
     [sweep]                         # optional; without it the spec is one parameter point
     design = "factorial"            # factorial | latin | sobol | morris
 
@@ -94,7 +102,7 @@ DESIGNS = ("factorial", "latin", "sobol", "morris")
 SAMPLERS = ("latin", "sobol", "morris")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-_SECTIONS = {"experiment", "fixed", "sweep", "metrics", "report", "store", "game"}
+_SECTIONS = {"experiment", "fixed", "events", "sweep", "metrics", "report", "store", "game"}
 _EXPERIMENT_KEYS = {"name", "description", "scenario", "steps", "root_seed", "seeds"}
 _SWEEP_KEYS = {"design", "samples", "sampler_seed", "calc_second_order", "levels", "parameters"}
 _METRIC_KEYS = {"name", "column", "stat", "start", "end", "threshold", "function", "args"}
@@ -215,6 +223,7 @@ class Spec:
     metrics_only: bool = False
     consolidate: bool | str = "auto"
     game: dict[str, Any] | None = None
+    extra_events: list[dict[str, Any]] = field(default_factory=list)
     text: str = ""
 
     # -- design -----------------------------------------------------------------------------
@@ -342,6 +351,8 @@ class Spec:
             scenario = point.get("scenario", self.scenario)
             params = dict(point)
             overrides = {**self.fixed, **{k: v for k, v in point.items() if k != "scenario"}}
+            if self.extra_events:
+                overrides["extra_events"] = [dict(e) for e in self.extra_events]
             for si, seed in enumerate(self.seeds):
                 out.append(
                     RunTask(
@@ -408,6 +419,7 @@ class Spec:
                if (self.store_columns, self.metrics_only, self.consolidate) != (None, False, "auto")
                else {}),
             **({"game": self.game} if self.game is not None else {}),
+            **({"events": [dict(e) for e in self.extra_events]} if self.extra_events else {}),
         }
 
     def metric_names(self) -> list[str]:
@@ -516,7 +528,8 @@ def parse_spec(text: str) -> Spec:
     head = _parse_experiment(exp)
     seeds, derived = _parse_seeds(exp.get("seeds", 1), head["root_seed"])
     spec = Spec(**head, seeds=seeds, seeds_derived=derived,
-                fixed=_parse_fixed(data.get("fixed", {})), text=text)
+                fixed=_parse_fixed(data.get("fixed", {})),
+                extra_events=_parse_events(data.get("events", [])), text=text)
     _parse_sweep(data.get("sweep"), spec)
     _parse_game_section(data, spec)
     metrics = data.get("metrics")
@@ -585,6 +598,22 @@ def _parse_fixed(fixed: Any) -> dict[str, Any]:
         bad = next(k for k in ("scenario", "rng", "steps") if k in fixed)
         raise SpecError(f"[fixed] {bad} is not an override; set it in [experiment]")
     return dict(fixed)
+
+
+def _parse_events(events: Any) -> list[dict[str, Any]]:
+    """The ``[[events]]`` tables: events added to the scenario's own in every run.
+
+    Their fields are those of a scenario file's ``[[events]]``; the model checks them (with
+    the points) before anything runs. Here: an array of tables of scalars.
+    """
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise SpecError("[[events]] must be an array of tables (date, actor, action and the "
+                        "action's fields, as in a scenario file)")
+    for i, ev in enumerate(events, start=1):
+        bad = next((k for k, v in ev.items() if not _scalar(v)), None)
+        if bad is not None:
+            raise SpecError(f"[[events]] {i}: {bad} must be a scalar (number, bool or string)")
+    return [dict(e) for e in events]
 
 
 def _parse_game_section(data: dict[str, Any], spec: Spec) -> None:
