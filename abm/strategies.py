@@ -109,18 +109,19 @@ def _sum_rising_curves(country, c, k, b, f_grid, h_grid, n_countries) -> np.ndar
     h_flat = h_grid.ravel()
     base = country * n_grid
 
-    def positive(j, who):
-        return c[who] * f_grid[j] + k[who] * h_flat[base[who] + j] - b[who] > 0.0
+    def positive(j, c_, k_, b_, base_):
+        return c_ * f_grid[j] + k_ * h_flat[base_ + j] - b_ > 0.0
 
     # most firms order at every grid price (J = 0) or at none (J = K): settle those first
-    everyone = slice(None)
-    at_top = positive(0, everyone)
+    at_top = positive(0, c, k, b, base)
     hi = np.where(at_top, 0, n_grid)
-    open_ = np.flatnonzero(~at_top & positive(n_grid - 1, everyone))  # J in [1, K - 1]
+    open_ = np.flatnonzero(~at_top & positive(n_grid - 1, c, k, b, base))  # J in [1, K - 1]
+    # the open firms' coefficients, gathered once for every pass of the bisection
+    sub = (c[open_], k[open_], b[open_], base[open_])
     lo, top = np.ones(open_.size, np.intp), np.full(open_.size, n_grid - 1, np.intp)
     for _ in range(n_grid.bit_length()):  # J lies in [lo, top]; each pass halves the interval
         mid = (lo + top) >> 1
-        pos = positive(mid, open_)
+        pos = positive(mid, *sub)
         top = np.where(pos, mid, top)
         lo = np.where(pos, lo, np.minimum(mid + 1, top))
     hi[open_] = top
