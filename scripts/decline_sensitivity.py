@@ -38,8 +38,11 @@ EXTRA = {"magnet_heavy_thrift_rate_per_yr": (0.0, 0.5, 2.0)}
 
 
 def cases(spec: Path = SPEC, extra: dict | None = None) -> list[dict]:
-    """The defaults; each screened parameter at the low and at the high end of its range; then
-    each parameter of ``extra`` (default :data:`EXTRA`) at its multiples of the default."""
+    """The cases, in the order of the table.
+
+    The defaults; each screened parameter at the low and at the high end of its range; then
+    each parameter of ``extra`` (default :data:`EXTRA`) at its multiples of the default.
+    """
     params = tomllib.loads(spec.read_text())["sweep"]["parameters"]
     out: list[dict] = [{}]
     for name, rng in params.items():
