@@ -205,6 +205,18 @@ def test_order_sums_by_hand_on_a_rising_grid():
     np.testing.assert_allclose(got, [[0.0, 6.0, 28.0]])
 
 
+def test_a_firm_whose_order_is_exactly_zero_at_a_grid_point_starts_after_it():
+    # f = (1, 1.5, 2), h = 0; firm 1 (c 1, b 1.5) orders -0.5, 0, 0.5: exactly nothing at the
+    # middle price, so it counts from the last point on; firm 2 (c 0.1, b 0.07) orders
+    # 0.03, 0.08, 0.13. The middle sum is firm 2's alone, 1.5 x 0.1 - 0.07 in floating point;
+    # with firm 1 counted there too it would be 1.5 x 1.1 - 1.57, which differs in the last bits
+    got = aggregate_orders(np.array([0, 0]), np.array([1.0, 0.1]), np.zeros(2),
+                           np.array([1.5, 0.07]), np.array([1.0, 1.5, 2.0]), np.zeros((1, 3)), 1)
+    assert got[0, 1] == 1.5 * 0.1 - 0.07
+    assert got[0, 1] != 1.5 * (1.0 + 0.1) - (1.5 + 0.07)
+    assert got[0, 0] == pytest.approx(0.03) and got[0, 2] == pytest.approx(0.63)
+
+
 def test_order_sums_with_a_curve_that_falls_and_rises_are_not_bisected():
     # f flat (rises and falls), h = (10, 0, 10): the order k h - b = 5, -5, 5 is positive at
     # both ends only; a bisection would miss the first grid point
