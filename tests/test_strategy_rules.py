@@ -70,6 +70,19 @@ def test_mining_share_is_the_countrys_share_of_capacity():
     assert mining_share(NS(miners=miners), "A") == pytest.approx(0.8)
     assert mining_share(NS(miners=miners), "C") == 0.0
     assert mining_share(NS(miners=[NS(country="A", capacity_tpm=0.0)]), "A") == 0.0
+    # the shares do not depend on the unit: a world of 0.04 t/month splits the same way
+    tiny = [NS(country="A", capacity_tpm=0.03), NS(country="B", capacity_tpm=0.01)]
+    assert mining_share(NS(miners=tiny), "A") == pytest.approx(0.75)
+
+
+def test_a_trickle_of_trade_still_makes_an_exporter_and_an_importer():
+    # A sells B 0.001 t of NdPr a month (0.06 US$k at the reference price) and nothing else
+    # moves: A exports all its foreign trade, B imports it
+    light = np.zeros((3, 3))
+    light[0, 1] = 0.001
+    model = _trade_model({"light": light})
+    assert is_exporter(model, "A") and not is_exporter(model, "B")
+    assert is_importer(model, "B") and not is_importer(model, "A")
 
 
 def _states(*specs) -> dict[str, NS]:
@@ -123,6 +136,16 @@ def test_scaled_quotas_move_every_quota_in_proportion_within_bounds():
     assert low["separation_quota"]["tonnes_per_yr"] == pytest.approx(96_000.0 * 0.6)
     high = dict(scaled_quotas(model, china, 2.0))
     assert high["mining_quota"]["tonnes_per_yr"] == pytest.approx(132_000.0)
+
+
+def test_scaled_quotas_from_a_quota_of_zero_restart_at_the_floor_and_keep_separation():
+    # capacity 120,000 t/yr, mining stopped (quota 0), separation 50,000: there is no
+    # proportion to scale by, so the total goes to the floor (0.5 x 120,000) and the separation
+    # quota stays as it is (no division by the zero quota)
+    model, china = _china(DomesticPolicy(mining_quota_tpy=0.0, separation_quota_tpy=50_000.0))
+    acts = dict(scaled_quotas(model, china, 1.1))
+    assert acts["mining_quota"] == {"tonnes_per_yr": 60_000.0}
+    assert acts["separation_quota"] == {"tonnes_per_yr": 50_000.0}
 
 
 def test_scaled_quotas_start_from_the_split_or_the_capacity_when_there_is_no_total():
