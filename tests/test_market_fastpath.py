@@ -162,3 +162,36 @@ def test_bindings_without_the_array_overload_solve_the_same_problem(monkeypatch)
         for f in FIELDS:
             np.testing.assert_array_equal(getattr(slow, f), getattr(fast, f), err_msg=name)
     assert calls and set(calls) == {1, 15}  # tried the arrays, then passed a HighsLp
+
+
+def _array_overload_advertised() -> bool:
+    """Whether the bindings list a 15-argument (array) ``passModel`` overload."""
+    doc = lp._highs._Highs.passModel.__doc__ or ""
+    return any(line.count(", arg") == 15 for line in doc.splitlines()
+               if "passModel(" in line)
+
+
+def test_bindings_with_the_array_overload_take_it_without_falling_back(monkeypatch):
+    """The ``HighsLp`` fallback is for bindings without the array overload only.
+
+    Where the bindings advertise it, a malformed array call (a wrong argument, a wrong dtype)
+    raises ``TypeError``, which the fallback would hide at ~0.2 ms more per LP
+    (benchmarks/bench_clearing.py); where they do not, the fallback must be taken.
+    """
+    used = []
+
+    def spy(*args):
+        used.append(True)
+        if _array_overload_advertised():
+            raise AssertionError("the HighsLp fallback was used")
+        return real(*args)
+
+    real = lp._highs_lp
+    monkeypatch.setattr(lp, "_highs_lp", spy)
+    for name, o in HAND_CASES.items():
+        got = clear_market(o, solver="direct")
+        want = clear_market(o, solver="linprog")
+        for f in FIELDS:
+            np.testing.assert_allclose(getattr(got, f), getattr(want, f), rtol=1e-9, atol=1e-9,
+                                       err_msg=name)
+    assert bool(used) != _array_overload_advertised()
