@@ -120,6 +120,27 @@ def test_unrecorded_trade_passes_a_ban_and_grows_with_the_price_gap():
     assert clear_market(o2).grey_flows[0, 1] == pytest.approx(50)
 
 
+def test_magnets_made_for_unrecorded_trade_count_as_made():
+    # A makes magnets (no stock of them) from 100 t of oxide at 10; C holds 5 t of magnets
+    # (ask 1). Recorded magnet exports to B are banned, but 12 t can go unrecorded from A and
+    # 5 t from C, at 10 US$/kg; B wants 30 t at 100. A makes exactly what it ships
+    # unrecorded: 12 t, from 6 t of oxide (not the 17 t shipped unrecorded in all)
+    grey_cap, grey_cost = np.zeros((3, 3)), np.zeros((3, 3))
+    grey_cap[0, 1], grey_cap[2, 1] = 12.0, 5.0
+    grey_cost[0, 1] = grey_cost[2, 1] = 10.0
+    banned = np.full((3, 3), INF)
+    banned[0, 1] = banned[2, 1] = 0.0
+    ox = orders("ABC", [(0, 100, 10)], [1.0], [[0], [0], [0]])
+    mag = orders("ABC", [(2, 5, 1)], [100.0], [[0], [30], [0]], cap=banned,
+                 grey=(GreyTranche(grey_cap, grey_cost),))
+    r = clear_chain({"oxide": ox, "magnet": mag}, conv([50, 0, 0]))
+    assert r["magnet"].flows.sum() == 0
+    np.testing.assert_allclose(r["magnet"].grey_flows[:, 1], [12, 0, 5], atol=1e-9)
+    np.testing.assert_allclose(r["magnet"].converted_out, [12, 0, 0], atol=1e-9)
+    assert r["oxide"].converted_in[0] == pytest.approx(6)
+    assert r["magnet"].purchases[1] == pytest.approx(17)
+
+
 def test_sticky_sourcing_keeps_the_usual_supplier_until_switching_pays():
     # B buys from A (ask 10) 30 t under a relationship and from C (ask 9) with no history;
     # volume beyond a relationship costs 3 more. B bids 100 for 60 t and 12.5 for 100 t more.
