@@ -345,6 +345,17 @@ def test_idle_nodes_get_their_arbitrage_prices():
     np.testing.assert_allclose(r.seller_price, [10, 12, 7, 0], atol=1e-9)
 
 
+def test_a_node_without_supply_gets_a_seller_price_only_over_an_open_link():
+    # A sells 100 t at 10, B buys 50 t bidding 30 (B pays 10 at A's ask, no link costs).
+    # C has no supply: its link to B is open but tiny (0.5 t/month, cost 4), so as a seller it
+    # would get 10 - 4 = 6; D's only link to a buyer is closed (cap 0), so it gets 0
+    cost = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 4, 0, 0], [0, 4, 0, 0]]
+    cap = [[INF] * 4, [INF] * 4, [INF, 0.5, INF, INF], [INF, 0, INF, INF]]
+    o = orders("ABCD", [(0, 100, 10)], [30], [[0], [50], [0], [0]], cost=cost, cap=cap)
+    r = clear_market(o)
+    np.testing.assert_allclose(r.seller_price, [10, 10, 6, 0], atol=1e-9)
+
+
 def test_unmet_demand_counts_steps_bid_at_or_above_the_floor():
     # 40 t for two buyers bidding 20 t each at 10 and 20 t each at 5: the 10-steps are served
     # (40 t), the 5-steps not at all
@@ -353,3 +364,6 @@ def test_unmet_demand_counts_steps_bid_at_or_above_the_floor():
     np.testing.assert_allclose(r.unmet(o), [20, 20], atol=1e-9)
     np.testing.assert_allclose(r.unmet(o, price_floor=5.0), [20, 20], atol=1e-9)
     np.testing.assert_allclose(r.unmet(o, price_floor=6.0), [0, 0], atol=1e-9)
+    # by default every step counts, however low its bid (0.5 US$/kg here, below the ask)
+    low = orders("AB", [(0, 40, 1)], [10, 0.5], [[20, 20], [20, 20]])
+    np.testing.assert_allclose(clear_market(low).unmet(low), [20, 20], atol=1e-9)
