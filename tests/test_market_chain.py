@@ -159,6 +159,19 @@ def test_sticky_sourcing_keeps_the_usual_supplier_until_switching_pays():
     assert r.seller_price[0] == pytest.approx(10)
 
 
+def test_sub_tonne_tranches_of_a_sticky_link_are_kept():
+    # A sells at 10; its link to B is capped at 1.5 t, of which 0.5 t is the relationship
+    # (link cost 0) and 1.0 t the rest (3 more). B bidding 100 for 0.4 t gets it all within
+    # the relationship and pays 10; for 0.8 t it needs 0.3 t of the rest and pays 13
+    sticky, cap = np.array([[0, 0.5], [0, 0]]), np.array([[INF, 1.5], [INF, INF]])
+    for want, price in ((0.4, 10.0), (0.8, 13.0)):
+        o = orders("AB", [(0, 10, 10)], [100.0], [[0], [want]], cap=cap, sticky_cap=sticky,
+                   switch_cost=np.full((2, 2), 3.0))
+        r = clear_market(o)
+        assert r.flows[0, 1] == pytest.approx(want)
+        assert r.price[1] == pytest.approx(price)
+
+
 def test_a_policy_cap_applies_to_both_tranches_of_a_sticky_link():
     # the cap (20 t) is below the relationship volume (30 t): only 20 t pass
     sticky = np.array([[0, 30.0], [0, 0]])
