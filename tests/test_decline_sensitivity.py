@@ -27,9 +27,9 @@ def test_the_repository_cases_cover_every_screened_parameter_at_both_ends():
     assert names[::2] == names[1::2]
     for k in range(0, len(names), 2):
         assert cases[k + 1][names[k]] < cases[k + 2][names[k]]
-    assert len(set(names)) == 16
-    # then the magnet makers' Dy/Tb thrift at none, half and twice its default of 0.1 a year
-    assert decline.cases()[-3:] == [{"magnet_heavy_thrift_rate_per_yr": r} for r in (0, 0.05, 0.2)]
+    assert len(set(names)) == 24
+    # then the magnet makers' Dy/Tb thrift at none (0 x its default of 0.1 a year)
+    assert decline.cases()[-1:] == [{"magnet_heavy_thrift_rate_per_yr": 0.0}]
 
 
 def _scored():
