@@ -11,8 +11,8 @@ match (and their mean absolute relative error), the mean signed error of its NdP
 of its Dy/Tb targets apart, all of `quota_2010`'s validation targets that match, and the
 quarter of the NdPr peak (V19; 2011Q3 recorded). Cases are in the order of the
 screening's parameters, low end first; then the magnet makers' Dy/Tb thrift rate
-(`magnet_heavy_thrift_rate_per_yr`, screened from half to twice its default) at none. Nothing is fitted: the table says which assumption the
-miss depends on.
+(`magnet_heavy_thrift_rate_per_yr`, screened from half to twice its default) at none.
+Nothing is fitted: the table says which assumption the miss depends on.
 """
 
 from __future__ import annotations
