@@ -13,6 +13,10 @@ quarter of the NdPr peak (V19; 2011Q3 recorded). Cases are in the order of the
 screening's parameters, low end first; then the magnet makers' Dy/Tb thrift rate
 (`magnet_heavy_thrift_rate_per_yr`, screened from half to twice its default) at none.
 Nothing is fitted: the table says which assumption the miss depends on.
+
+With ``--joint`` it prints a second table: the two thrift assumptions the first one points to
+(`substitution_threshold` at 1.5, 2 and 2.5; `magnet_heavy_thrift_rate_per_yr` at 0, 0.05 and
+0.1), every pair, to see whether together they bring the pattern in.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ SEEDS = (0, 1)
 PATTERN = "decline_2012_2015"
 #: further cases: parameters at these multiples of their default
 EXTRA = {"magnet_heavy_thrift_rate_per_yr": (0.0,)}
+#: ``--joint``: every pair of these values of the two thrift assumptions
+JOINT = {"substitution_threshold": (1.5, 2.0, 2.5),
+         "magnet_heavy_thrift_rate_per_yr": (0.0, 0.05, 0.1)}
 
 
 def cases(spec: Path = SPEC, extra: dict | None = None) -> list[dict]:
@@ -48,6 +55,15 @@ def cases(spec: Path = SPEC, extra: dict | None = None) -> list[dict]:
         out += [{name: rng["min"]}, {name: rng["max"]}]
     for name, factors in (EXTRA if extra is None else extra).items():
         out += [{name: f * abm.PARAMS[name].default} for f in factors]
+    return out
+
+
+def joint_cases(values: dict | None = None) -> list[dict]:
+    """Every combination of the values of :data:`JOINT` (or ``values``), first name slowest."""
+    values = JOINT if values is None else values
+    out: list[dict] = [{}]
+    for name, options in values.items():
+        out = [{**case, name: v} for case in out for v in options]
     return out
 
 
@@ -110,9 +126,11 @@ def main() -> None:
     """Run every case and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--joint", action="store_true",
+                    help="the pairs of the two thrift assumptions instead")
     args = ap.parse_args()
     with ProcessPoolExecutor(max(args.workers, 1)) as pool:
-        rows = list(pool.map(_row, cases()))
+        rows = list(pool.map(_row, joint_cases() if args.joint else cases()))
     print(table(rows))
 
 

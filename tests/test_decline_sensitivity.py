@@ -32,6 +32,15 @@ def test_the_repository_cases_cover_every_screened_parameter_at_both_ends():
     assert decline.cases()[-1:] == [{"magnet_heavy_thrift_rate_per_yr": 0.0}]
 
 
+def test_joint_cases_are_every_pair_with_the_first_name_slowest():
+    got = decline.joint_cases({"a": (1, 2), "b": (10, 20, 30)})
+    assert got == [{"a": 1, "b": 10}, {"a": 1, "b": 20}, {"a": 1, "b": 30},
+                   {"a": 2, "b": 10}, {"a": 2, "b": 20}, {"a": 2, "b": 30}]
+    assert len(decline.joint_cases()) == 9
+    assert decline.joint_cases()[-1] == {"substitution_threshold": 2.5,
+                                         "magnet_heavy_thrift_rate_per_yr": 0.1}  # defaults
+
+
 def _scored():
     # three targets of the decline pattern (one matched, one missed, one not comparable),
     # one other target (matched) and the peak quarter (missed)
