@@ -60,6 +60,10 @@ def test_scarce_oxide_limits_magnets_and_sets_the_oxide_price():
     assert r["oxide"].price[0] == pytest.approx(190)
     assert r["oxide"].purchases.sum() == pytest.approx(0)  # the converter is not a buyer
     assert r["oxide"].welfare + r["magnet"].welfare == pytest.approx(2000 - 100 - 100)
+    # split by product: the conversion cost is the output's (magnets 2000 - 20x5), the oxide's
+    # ask its own (no buyer's bid is served in oxide: 0 - 10x10)
+    assert r["magnet"].welfare == pytest.approx(1900)
+    assert r["oxide"].welfare == pytest.approx(-100)
 
 
 def test_binding_capacity_earns_a_rent_and_leaves_oxide_at_its_ask():
