@@ -1,6 +1,6 @@
 """Which behavioural parameter moves the decline of 2012-2015 (table in docs/validation.md).
 
-Usage: .venv/bin/python scripts/decline_sensitivity.py [--workers 2] [--joint]   (~40 s; --joint ~15 s)
+Usage: .venv/bin/python scripts/decline_sensitivity.py [--workers 2] [--joint]  (~40 s, ~15 s)
 
 Runs `quota_2010` (seeds 0-1) at its defaults and with one parameter at a time set to the
 low and the high end of its range in the Morris screening (`experiments/specs/
