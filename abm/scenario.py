@@ -126,7 +126,7 @@ def _extra_event_rows(extra) -> list[dict]:
     """``extra_events`` as a list of event rows (copied: the caller's dicts stay as they are)."""
     if extra is None:
         return []
-    if isinstance(extra, dict) or not isinstance(extra, list | tuple):
+    if not isinstance(extra, list | tuple):
         raise InputError("extra_events must be a list of events (dicts with date, actor, "
                          "action and the action's fields)")
     for i, row in enumerate(extra, start=1):

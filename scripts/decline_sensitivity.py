@@ -36,26 +36,24 @@ SPEC = ROOT / "experiments" / "specs" / "morris_history.toml"
 SCENARIO = "quota_2010"
 SEEDS = (0, 1)
 PATTERN = "decline_2012_2015"
-#: further cases: parameters at these multiples of their default
-EXTRA = {"magnet_heavy_thrift_rate_per_yr": (0.0,)}
+#: further cases after the screening's: the magnet makers' Dy/Tb thrift switched off
+EXTRA = [{"magnet_heavy_thrift_rate_per_yr": 0.0}]
 #: ``--joint``: every pair of these values of the two thrift assumptions
 JOINT = {"substitution_threshold": (1.5, 2.0, 2.5),
          "magnet_heavy_thrift_rate_per_yr": (0.0, 0.05, 0.1)}
 
 
-def cases(spec: Path = SPEC, extra: dict | None = None) -> list[dict]:
+def cases(spec: Path = SPEC, extra: list[dict] | None = None) -> list[dict]:
     """The cases, in the order of the table.
 
     The defaults; each screened parameter at the low and at the high end of its range; then
-    each parameter of ``extra`` (default :data:`EXTRA`) at its multiples of the default.
+    the cases of ``extra`` (default :data:`EXTRA`).
     """
     params = tomllib.loads(spec.read_text())["sweep"]["parameters"]
     out: list[dict] = [{}]
     for name, rng in params.items():
         out += [{name: rng["min"]}, {name: rng["max"]}]
-    for name, factors in (EXTRA if extra is None else extra).items():
-        out += [{name: f * abm.PARAMS[name].default} for f in factors]
-    return out
+    return out + [dict(case) for case in (EXTRA if extra is None else extra)]
 
 
 def joint_cases(values: dict | None = None) -> list[dict]:

@@ -1,6 +1,5 @@
 """The paired statistics of scripts/alliance_comparison.py, by hand."""
 
-
 import pandas as pd
 import pytest
 from _scripts import load_script

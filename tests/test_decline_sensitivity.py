@@ -11,16 +11,14 @@ def test_cases_are_the_defaults_then_each_parameter_low_then_high(tmp_path):
     spec = tmp_path / "spec.toml"
     spec.write_text('[sweep]\ndesign = "morris"\n[sweep.parameters]\n'
                     'b_first = { min = 0.5, max = 4.0 }\na_second = { min = 0, max = 1 }\n')
-    assert decline.cases(spec, extra={}) == [{}, {"b_first": 0.5}, {"b_first": 4.0},
+    assert decline.cases(spec, extra=[]) == [{}, {"b_first": 0.5}, {"b_first": 4.0},
                                              {"a_second": 0}, {"a_second": 1}]
-    # a parameter outside the screening at multiples of its default (substitution_rate_per_yr:
-    # 0.10 in abm/params.py)
-    assert decline.cases(spec, extra={"substitution_rate_per_yr": (0.0, 2.0)})[-2:] == [
-        {"substitution_rate_per_yr": 0.0}, {"substitution_rate_per_yr": 0.2}]
+    # further cases come last, as given
+    assert decline.cases(spec, extra=[{"c": 2}])[-2:] == [{"a_second": 1}, {"c": 2}]
 
 
 def test_the_repository_cases_cover_every_screened_parameter_at_both_ends():
-    cases = decline.cases(extra={})
+    cases = decline.cases(extra=[])
     assert cases[0] == {}
     names = [next(iter(c)) for c in cases[1:]]
     # each parameter twice in a row, with its low end first
@@ -28,7 +26,7 @@ def test_the_repository_cases_cover_every_screened_parameter_at_both_ends():
     for k in range(0, len(names), 2):
         assert cases[k + 1][names[k]] < cases[k + 2][names[k]]
     assert len(set(names)) == 24
-    # then the magnet makers' Dy/Tb thrift at none (0 x its default of 0.1 a year)
+    # then the magnet makers' Dy/Tb thrift switched off
     assert decline.cases()[-1:] == [{"magnet_heavy_thrift_rate_per_yr": 0.0}]
 
 
