@@ -163,8 +163,10 @@ def _demand_steps(model, plan: MonthPlan, p: str, steady_state: bool, active: li
     h_grid = f_grid[None, :] * firms.price_patience(grid[None, :], p, steady_state)
     cum = aggregate_orders(firms.country, ck, kk, bk, f_grid, h_grid, len(model.countries))
     bids = [(who, i, q, limit) for who in active for i, q, limit in who.bids(p)]
-    for _who, i, q, limit in bids:
-        cum[i, grid <= limit] += q
+    if bids:  # each bid adds its t at every grid price up to its limit, bid after bid
+        _w, node, qty, limit = zip(*bids, strict=True)
+        b, k = np.nonzero(grid[None, :] <= np.array(limit)[:, None])
+        np.add.at(cum, (np.array(node)[b], k), np.array(qty, dtype=float)[b])
     return np.diff(cum, axis=1, prepend=0.0).clip(min=0.0), grid, bids
 
 
@@ -303,10 +305,29 @@ class Exchange:
         self.world_price = dict(p_ref)
         self.price_history: dict[str, list[np.ndarray]] = {p: [] for p in PRODUCTS}
         self.normal_flow = {p: np.zeros((n, n)) for p in PRODUCTS}
-        self.last_flows = {p: pd.DataFrame(0.0, index=self._index, columns=self._index)
-                           for p in PRODUCTS}
-        self.blocked_links: dict[str, set[tuple[str, str]]] = {p: set() for p in PRODUCTS}
+        # last month's flows and link caps; their frame and set views are built when read
+        self._flows = {p: np.zeros((n, n)) for p in PRODUCTS}
+        self._link_cap = {p: np.full((n, n), np.inf) for p in PRODUCTS}
+        self._views: dict[str, dict] = {}
         self.link_cost = {p: np.zeros((n, n)) for p in PRODUCTS}
+
+    @property
+    def last_flows(self) -> dict[str, pd.DataFrame]:
+        """Product -> DataFrame of last month's flows, t (seller rows, buyer columns)."""
+        if "flows" not in self._views:
+            self._views["flows"] = {p: pd.DataFrame(f, index=self._index, columns=self._index)
+                                    for p, f in self._flows.items()}
+        return self._views["flows"]
+
+    @property
+    def blocked_links(self) -> dict[str, set[tuple[str, str]]]:
+        """Product -> {(seller, buyer)} foreign links closed by policy last month."""
+        if "blocked" not in self._views:
+            self._views["blocked"] = {
+                p: {(self.countries[i], self.countries[j])
+                    for i, j in zip(*np.nonzero(cap <= 0), strict=True) if i != j}
+                for p, cap in self._link_cap.items()}
+        return self._views["blocked"]
 
     def settle_sellers(self, product: str, book: Book, result: ClearingResult) -> None:
         """Producers keep what they did not sell; participants hand over what they sold."""
@@ -331,11 +352,9 @@ class Exchange:
             (r.price * outside).sum() / outside.sum() if outside.sum() > 0
             else r.price[mask].mean())
         self.price_history[product].append(r.price.copy())
-        self.last_flows[product] = pd.DataFrame(r.flows, index=self._index,
-                                                columns=self._index)
-        closed = np.nonzero(orders.link_cap <= 0)
-        self.blocked_links[product] = {(self.countries[i], self.countries[j])
-                                       for i, j in zip(*closed, strict=True) if i != j}
+        self._flows[product] = r.flows
+        self._link_cap[product] = orders.link_cap
+        self._views.clear()
         self.link_cost[product] = orders.link_cost
         open_links = np.isinf(orders.link_cap)
         self.normal_flow[product] = np.where(

@@ -261,7 +261,7 @@ def _direct_model(lp: LP):
         SolveError: HiGHS rejected the model.
     """
     n_var, m = lp.c.size, lp.row_hi.size
-    order = np.lexsort((lp.rows, lp.cols))
+    order = np.argsort(lp.cols.astype(np.int64) * m + lp.rows, kind="stable")  # column, row
     index = lp.rows[order].astype(np.int32)
     value = np.ascontiguousarray(lp.vals[order], dtype=float)
     start = np.zeros(n_var, np.int32)  # column j's first nonzero (HiGHS appends the count)

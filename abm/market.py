@@ -474,28 +474,49 @@ def _distribute(o: MarketOrders, sales: np.ndarray,
     """
     sold = np.zeros(o.supply_qty.size)
     order = np.lexsort((np.arange(o.supply_qty.size), o.supply_ask, o.supply_node))
-    for node in np.nonzero(sales > 0)[0]:
-        steps = order[o.supply_node[order] == node]
-        if steps.size:
-            sold[steps] = _fill_in_order(o.supply_qty[steps], sales[node])
+    n = sales.size
+    count = np.bincount(o.supply_node, minlength=n)
+    sellers = np.flatnonzero((sales > 0) & (count > 0))
+    if sellers.size:
+        # each selling node's steps in merit order, as a row padded with empty steps
+        first = np.concatenate(([0], np.cumsum(count)[:-1]))
+        width = count[sellers]
+        col = np.arange(width.max())
+        inside = col[None, :] < width[:, None]
+        steps = order[np.where(inside, first[sellers][:, None] + col[None, :], 0)]
+        capacity = np.where(inside, o.supply_qty[steps], 0.0)
+        take = _fill_in_order(capacity, sales[sellers], width)
+        sold[steps[inside]] = take[inside]
     bought = np.zeros_like(o.demand_qty)
-    for node in np.nonzero(purchases > 0)[0]:
-        bought[node] = _fill_in_order(o.demand_qty[node], purchases[node])
+    buyers = np.flatnonzero(purchases > 0)
+    if buyers.size:
+        k = o.demand_bid.size
+        bought[buyers] = _fill_in_order(o.demand_qty[buyers], purchases[buyers],
+                                        np.full(buyers.size, k))
     return sold, bought
 
 
-def _fill_in_order(capacity: np.ndarray, amount: float) -> np.ndarray:
-    """Fill ``capacity`` steps in the given order with ``amount``; the last step takes the rest.
+def _fill_in_order(capacity: np.ndarray, amount: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """Fill each row's steps in order with its amount; the last step used takes the rest.
 
-    The result sums to ``amount`` exactly (up to one rounding) and is never negative: the
-    remainder is put on the last step used, and when the steps hold less than the amount
-    (steps that the solver filled within tolerance) the excess goes on the last step too.
+    Args:
+        capacity: (R, W) t each step can take, row by row; a row's steps beyond its
+            ``width`` are padding (0).
+        amount: (R,) t to place in each row.
+        width: (R,) number of real steps in each row (at least 1).
+
+    Returns:
+        (R, W): each row sums to its amount exactly (up to one rounding) and is never
+        negative: the remainder is put on the last step used, and when the steps hold less
+        than the amount (steps the solver filled within tolerance) the excess goes on the
+        last real step.
     """
-    cum = np.cumsum(capacity)
-    take = np.clip(amount - (cum - capacity), 0.0, capacity)
-    used = int(np.searchsorted(cum, amount, side="left"))
-    used = min(used, capacity.size - 1)
-    take[used + 1:] = 0.0
-    # the rest, never below zero (the steps before may sum to a hair above the amount)
-    take[used] = max(amount - take[:used].sum(), 0.0)
+    cum = np.cumsum(capacity, axis=1)
+    take = np.clip(amount[:, None] - (cum - capacity), 0.0, capacity)
+    # the first step whose cumulative capacity reaches the amount (cum is non-decreasing)
+    used = np.minimum((cum < amount[:, None]).sum(axis=1), width - 1)
+    take[np.arange(capacity.shape[1])[None, :] > used[:, None]] = 0.0
+    for r, u in enumerate(used.tolist()):
+        # the rest, never below zero (the steps before may sum to a hair above the amount)
+        take[r, u] = max(amount[r] - take[r, :u].sum(), 0.0)
     return take

@@ -175,7 +175,8 @@ def processing_margin(made_t: float, magnet_price: float, cost: float,
 
 
 def market_payoff(model, code: str, results: dict, restricted: list[str],
-                  w: dict[str, float], orders: dict) -> dict[str, float]:
+                  w: dict[str, float], orders: dict,
+                  world: dict[str, float] | None = None) -> dict[str, float]:
     """The market terms of a state's payoff for one cleared month, US$ million.
 
     The industry term compares the home price with the world price of the same clearing, so
@@ -190,6 +191,8 @@ def market_payoff(model, code: str, results: dict, restricted: list[str],
         w: payoff weights.
         orders: product -> (:class:`abm.market.MarketOrders`, :class:`abm.exchange.Book`) of
             the clearing (link costs including duties, and the duties).
+        world: product -> :func:`world_price` of ``results``, when the caller has it already
+            (the month's own clearing: the exchange's world prices); computed if ``None``.
 
     Returns:
         ``revenue`` (oxide sales net of link costs and duties, unrecorded sales at the home
@@ -205,8 +208,10 @@ def market_payoff(model, code: str, results: dict, restricted: list[str],
         home_t = float(r.flows[:, i].sum())
         out["revenue"] += _sales_value(model, i, p, r, o)
         out["duties"] += float((r.flows[i] * book.duty[i]).sum()) * 1e-3
-        world = world_price(r.price, r.purchases, model.cidx["CHN"])
-        out["industry"] += industry(w["industry_weight"], home_t, world, float(r.price[i]), pref)
+        world_p = (world[p] if world is not None
+                   else world_price(r.price, r.purchases, model.cidx["CHN"]))
+        out["industry"] += industry(w["industry_weight"], home_t, world_p, float(r.price[i]),
+                                    pref)
         out["downstream"] += downstream(w["downstream_weight"], home_t, float(r.price[i]), pref)
         ref = model.exchange.normal_flow[p]
         for t in restricted:

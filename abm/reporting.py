@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 
-import networkx as nx
 import numpy as np
 
 from abm.columns import expand
 from abm.countries import slug
+from abm.louvain import louvain_communities
 from abm.policy import OXIDES, PRODUCTS
 from abm.strategies import recognise
 
@@ -200,17 +200,21 @@ def _oxide_weight(model, product) -> float:
 
 def _china_supply(model, country) -> tuple[float, float]:
     """(t oxide-equivalent bought from China, t bought in all) by a country this month."""
-    i, chn = model.cidx[country], model.cidx["CHN"]
-    res = _rec(model).results
-    buys = from_chn = 0.0
-    for p in PRODUCTS:
-        inflow = res[p].all_flows[:, i].copy()
-        if p == "magnet":
-            inflow[i] = 0.0
-        w = _oxide_weight(model, p)
-        buys += float(inflow.sum()) * w
-        from_chn += float(inflow[chn]) * w
-    return from_chn, buys
+    rec = _rec(model)
+    if "china_supply" not in rec.cache:  # every country at once
+        chn, n = model.cidx["CHN"], len(model.countries)
+        buys, from_chn = np.zeros(n), np.zeros(n)
+        for p in PRODUCTS:
+            inflow = rec.results[p].all_flows.T.copy()  # row i: what country i bought
+            if p == "magnet":
+                np.fill_diagonal(inflow, 0.0)
+            w = _oxide_weight(model, p)
+            buys += inflow.sum(axis=1) * w
+            from_chn += inflow[:, chn] * w
+        rec.cache["china_supply"] = (from_chn, buys)
+    from_chn, buys = rec.cache["china_supply"]
+    i = model.cidx[country]
+    return float(from_chn[i]), float(buys[i])
 
 
 def _imports_from_china(model, country):
@@ -270,31 +274,36 @@ def _payoff(model, country):
 _MIN_TRADE_T = 1e-6
 
 
+def _trade_weights(model) -> np.ndarray:
+    """(N, N) symmetric t oxide-equivalent traded between two countries this month, 0 diagonal.
+
+    Recorded and unrecorded flows of every product, both directions added.
+    """
+    n = len(model.countries)
+    w = np.zeros((n, n))
+    for p in PRODUCTS:
+        w += _rec(model).results[p].all_flows * _oxide_weight(model, p)
+    w = w + w.T
+    np.fill_diagonal(w, 0.0)
+    return w
+
+
 def _trade_communities(model) -> dict[str, str]:
     """Communities of the month's trade network (Louvain), as country -> community hub.
 
     Nodes are countries; an undirected edge weighs the t oxide-equivalent traded between two
     countries this month (recorded and unrecorded, both directions, all products). Louvain
-    (Blondel et al. 2008, networkx) with the model's seed finds the communities; each is named
-    after its member with the most trade. Han et al. (2025, iScience) follow the divergence of
-    rare-earth trade networks the same way.
+    (Blondel et al. 2008) with the model's seed finds the communities (:mod:`abm.louvain`,
+    which gives networkx's partitions); each is named after its member with the most trade.
+    Han et al. (2025, iScience) follow the divergence of rare-earth trade networks the same way.
     """
     rec = _rec(model)
     if "communities" not in rec.cache:
-        n = len(model.countries)
-        w = np.zeros((n, n))
-        for p in PRODUCTS:
-            w += rec.results[p].all_flows * _oxide_weight(model, p)
-        w = w + w.T
-        np.fill_diagonal(w, 0.0)
-        g = nx.Graph()
-        g.add_nodes_from(model.countries)
-        for i, j in zip(*np.nonzero(np.triu(w) > 0), strict=True):
-            g.add_edge(model.countries[i], model.countries[j], weight=float(w[i, j]))
+        w = _trade_weights(model)
         if w.sum() < _MIN_TRADE_T:  # (next to) no trade: every country on its own
             parts = [{c} for c in model.countries]
         else:
-            parts = nx.community.louvain_communities(g, weight="weight", seed=model.seed_int)
+            parts = louvain_communities(w, model.countries, model.seed_int)
         trade = dict(zip(model.countries, w.sum(axis=1), strict=True))
         rec.cache["communities"] = {c: max(sorted(part), key=lambda x: trade[x])
                                     for part in parts for c in part}

@@ -28,11 +28,11 @@ import pstats
 import time
 
 import mesa
-import networkx as nx
 from _common import header, table
 
 import abm
 import abm.model
+import abm.reporting
 from abm.agents.magnets import MagnetMakers
 from abm.agents.miner import Miner
 from abm.agents.state import State
@@ -56,7 +56,7 @@ PHASES = (
     (State, "score", "states score the month"),
     (AllianceNetwork, "refresh", "alliance network"),
     (mesa.DataCollector, "collect", "data collection (reporters, Louvain apart)"),
-    (nx.community, "louvain_communities", "trade communities (Louvain, in the reporters)"),
+    (abm.reporting, "louvain_communities", "trade communities (Louvain, in the reporters)"),
 )
 
 

@@ -12,6 +12,8 @@ from abm.market import (
     Conversion,
     GreyTranche,
     MarketOrders,
+    _distribute,
+    _fill_in_order,
     clear_market,
     price_grid,
 )
@@ -367,3 +369,23 @@ def test_unmet_demand_counts_steps_bid_at_or_above_the_floor():
     # by default every step counts, however low its bid (0.5 US$/kg here, below the ask)
     low = orders("AB", [(0, 40, 1)], [10, 0.5], [[20, 20], [20, 20]])
     np.testing.assert_allclose(clear_market(low).unmet(low), [20, 20], atol=1e-9)
+
+
+def test_fill_in_order_puts_the_rest_on_the_last_real_step_of_each_row():
+    # hand-solved. Row 0: steps 2 and 3 (and a padding step), 4 t: 2 + 2. Row 1: three
+    # 1 t steps, 5 t: the 2 t the steps cannot hold go on the last step, 1 + 1 + 3.
+    # Row 2: one real 2 t step then padding, 3 t: all 3 t on the real step, none on padding.
+    capacity = np.array([[2.0, 3.0, 0.0], [1.0, 1.0, 1.0], [2.0, 0.0, 0.0]])
+    take = _fill_in_order(capacity, np.array([4.0, 5.0, 3.0]), np.array([2, 3, 1]))
+    assert take.tolist() == [[2.0, 2.0, 0.0], [1.0, 1.0, 3.0], [3.0, 0.0, 0.0]]
+
+
+def test_distribute_sells_each_nodes_cheapest_steps_first_and_fills_top_bids_first():
+    # node A's steps (asks 3 then 4) sell 1.5 t: 1 + 0.5; node B's (asks 2 then 5) sell
+    # 1.2 t: 1 + 0.2; the 0.7 t step of node A at ask 4 is listed last but sold second.
+    # Node B buys 1.5 t over bids 9 (1 t) and 8 (1 t): 1 + 0.5; node A buys nothing.
+    o = orders(["A", "B"], [(1, 1.0, 5.0), (0, 1.0, 3.0), (1, 1.0, 2.0), (0, 0.7, 4.0)],
+               [9.0, 8.0], [[1.0, 1.0], [1.0, 1.0]])
+    sold, bought = _distribute(o, np.array([1.5, 1.2]), np.array([0.0, 1.5]))
+    assert sold.tolist() == pytest.approx([0.2, 1.0, 1.0, 0.5], abs=1e-12)
+    assert bought.tolist() == [[0.0, 0.0], [1.0, 0.5]]

@@ -188,7 +188,8 @@ class FirmPopulation(mesa.Agent):
         ck, kk, bk, need_ref, f_last = coeffs
         f_now = demand_factor(price, self.model.p_ref[product], sc.demand_elasticity)
         h_now = f_now * self.price_patience(price, product, False)[0]
-        firm_order = firm_orders_at(ck, kk, bk, f_now[self.country], h_now[self.country])
+        f_firm = f_now[self.country]
+        firm_order = firm_orders_at(ck, kk, bk, f_firm, h_now[self.country])
         st_q = np.zeros(n)
         live = [q if price[i] <= limit * (1 + 1e-9) else 0.0 for _w, i, q, limit in bids]
         for (_w, i, _q, _limit), q in zip(bids, live, strict=True):
@@ -206,7 +207,7 @@ class FirmPopulation(mesa.Agent):
         with np.errstate(invalid="ignore", divide="ignore"):
             fill = np.where(tot > 0, purchases / tot, 0.0)
         self.inventory[product] = self.inventory[product] + firm_order * fill[self.country]
-        self._consume(product, need_ref, f_now, f_last)
+        self._consume(product, need_ref, f_firm, f_last)
         return [q * fill[i] for (_w, i, _q, _limit), q in zip(bids, live, strict=True)]
 
     def take_delivery(self, product: str, tonnes: np.ndarray) -> None:
@@ -233,15 +234,16 @@ class FirmPopulation(mesa.Agent):
         raise ConservationError(f"{product}: a delivery to {self.countries[node]}, where no "
                                 "firm is or was")
 
-    def _consume(self, product: str, need_ref, f_now, f_last) -> None:
-        want = need_ref * f_now[self.country]
+    def _consume(self, product: str, need_ref, f_firm, f_last) -> None:
+        """Firms use what they want at this month's demand factor (``f_firm``, per firm)."""
+        want = need_ref * f_firm
         consumed = np.minimum(self.inventory[product], want)
         self.inventory[product] = self.inventory[product] - consumed
         # shortage: consumption wanted at this month's price that stock could not cover
         self.last_shortage[product] = self.by_country(want - consumed)
         # demand given up because the price rose above last month's (not a shortage)
         self.last_destroyed[product] = self.by_country(
-            np.clip(need_ref * (f_last - f_now[self.country]), 0.0, None))
+            np.clip(need_ref * (f_last - f_firm), 0.0, None))
         self.last_planned[product] = self.by_country(want)
         self.last_consumed[product] = self.by_country(consumed)
 

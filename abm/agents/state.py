@@ -252,8 +252,9 @@ class State(mesa.Agent):
         i = self.index
         use = {p: float(m.demand_tpm[p][i]) for p in PRODUCTS}
         oxide_use = {p: float(m.oxide_use_tpm[p][i]) for p in OXIDES}
+        # the month's results: the exchange has their world prices (the same measure)
         parts = payoff.market_payoff(m, self.code, results, self.restricted_targets(m.regime),
-                                     w, orders)
+                                     w, orders, m.exchange.world_price)
         parts["stockpile"] = payoff.stockpile_carry(w["stockpile_carry_per_yr"],
                                                     self.stockpile, m.p_ref)
         parts["security"] = payoff.security(w["security_weight"], float(m.risk[i]), oxide_use,

@@ -1,0 +1,96 @@
+"""abm.louvain: networkx's Louvain partitions, from a matrix, without the graph object.
+
+The reference is networkx's own ``louvain_communities`` (3.x) on the graph built from the same
+matrix: a brute-force cross-check over random networks (sizes, densities, tied weights,
+several levels) and over the model's monthly trade networks, plus hand-solved cases.
+"""
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from abm.countries import slug
+from abm.louvain import louvain_communities
+from abm.model import RareEarthModel
+from abm.reporting import _trade_weights
+
+
+def _graph(w, nodes):
+    g = nx.Graph()
+    g.add_nodes_from(nodes)
+    for i, j in zip(*np.nonzero(np.triu(w, 1) > 0), strict=True):
+        g.add_edge(nodes[i], nodes[j], weight=float(w[i, j]))
+    return g
+
+
+def _networkx(w, nodes, seed):
+    return nx.community.louvain_communities(_graph(w, nodes), weight="weight", seed=seed)
+
+
+def _random_network(rs, n):
+    w = rs.lognormal(0.0, 2.0, (n, n)) * (rs.random((n, n)) < rs.uniform(0.05, 0.9))
+    if rs.random() < 0.3:  # whole-number weights: ties between gains
+        w = np.round(w)
+    w = np.triu(w, 1)
+    return w + w.T
+
+
+def test_two_cliques_joined_by_a_weak_edge_are_two_communities():
+    # hand-solved: triangles {a,b,c} and {d,e,f} with weight 1 inside, one 0.1 edge c-d.
+    # Modularity of the split: m = 6.1; each side has 3 internal weight and degree 6.1,
+    # Q = 2 * (3/6.1 - (6.1/12.2)^2) = 0.4836 > 0, and merging all gives Q = 0.
+    nodes = list("abcdef")
+    w = np.zeros((6, 6))
+    for i, j in ((0, 1), (0, 2), (1, 2), (3, 4), (3, 5), (4, 5)):
+        w[i, j] = w[j, i] = 1.0
+    w[2, 3] = w[3, 2] = 0.1
+    for seed in range(5):
+        parts = louvain_communities(w, nodes, seed)
+        assert sorted(map(sorted, parts)) == [list("abc"), list("def")]
+
+
+def test_a_network_without_edges_leaves_every_node_alone():
+    assert louvain_communities(np.zeros((3, 3)), ["x", "y", "z"], 0) == [{"x"}, {"y"}, {"z"}]
+
+
+def test_only_the_upper_triangle_is_read():
+    w = np.array([[5.0, 1.0, 0.0], [9.0, 5.0, 1.0], [9.0, 9.0, 5.0]])
+    sym = np.triu(w, 1) + np.triu(w, 1).T
+    assert louvain_communities(w, [0, 1, 2], 3) == louvain_communities(sym, [0, 1, 2], 3)
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_matches_networkx_on_random_networks(block):
+    rs = np.random.default_rng(100 + block)
+    multi_level = 0
+    for case in range(150):
+        n = int(rs.integers(2, 30))
+        w = _random_network(rs, n)
+        nodes = [f"C{i:02d}" for i in range(n)] if case % 2 else list(range(n))
+        seed = int(rs.integers(0, 2**31))
+        ours = louvain_communities(w, nodes, seed)
+        if (np.triu(w, 1) > 0).any():
+            assert ours == _networkx(w, nodes, seed), (block, case)
+            levels = list(nx.community.louvain_partitions(_graph(w, nodes), seed=seed))
+            multi_level += len(levels) > 1
+        assert sorted(x for part in ours for x in part) == sorted(nodes)
+    assert multi_level > 10  # the aggregation of communities was exercised
+
+
+def test_matches_networkx_on_the_models_trade_networks():
+    # the trade_bloc columns name each country's community after its largest trader,
+    # worked out here from networkx's partition of the same month's network
+    model = RareEarthModel(scenario="controls_2025", seed=3)
+    for _ in range(24):
+        model.step()
+        w = _trade_weights(model)
+        assert np.allclose(w, w.T) and (w >= 0).all() and not w.diagonal().any()
+        parts = _networkx(w, model.countries, model.seed_int)
+        assert louvain_communities(w, model.countries, model.seed_int) == parts
+        trade = dict(zip(model.countries, w.sum(axis=1), strict=True))
+        row = model.results_frame().iloc[-1]
+        for part in parts:
+            hub = slug(max(sorted(part), key=trade.__getitem__))
+            for c in part:
+                assert row[f"trade_bloc_{slug(c)}"] == hub
+        assert row["n_trade_blocs"] == sum(len(part) >= 2 for part in parts)
