@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from abm.countries import slug
-from abm.louvain import louvain_communities
+from abm.louvain import _degrees, _modularity, louvain_communities
 from abm.model import RareEarthModel
 from abm.reporting import _trade_weights
 
@@ -47,6 +47,64 @@ def test_two_cliques_joined_by_a_weak_edge_are_two_communities():
     for seed in range(5):
         parts = louvain_communities(w, nodes, seed)
         assert sorted(map(sorted, parts)) == [list("abc"), list("def")]
+
+
+def test_modularity_of_the_two_cliques_split_is_worked_out_by_hand():
+    # same network: Q = 2 x (3 / 6.1 - (6.1 / 12.2)^2) = 0.483606...; one community: 0
+    w = np.zeros((6, 6))
+    for i, j in ((0, 1), (0, 2), (1, 2), (3, 4), (3, 5), (4, 5)):
+        w[i, j] = w[j, i] = 1.0
+    w[2, 3] = w[3, 2] = 0.1
+    adj = {i: {j: w[i, j] for j in range(6) if w[i, j] > 0} for i in range(6)}
+    q = _modularity(adj, _degrees(adj), [{0, 1, 2}, {3, 4, 5}], 1.0)
+    assert q == pytest.approx(2 * (3 / 6.1 - 0.25), rel=1e-12)
+    assert _modularity(adj, _degrees(adj), [set(range(6))], 1.0) == pytest.approx(0.0, abs=1e-12)
+    # resolution 2 doubles the expected-edges term: 2 x (3 / 6.1 - 2 x 0.25)
+    assert _modularity(adj, _degrees(adj), [{0, 1, 2}, {3, 4, 5}], 2.0) == pytest.approx(
+        2 * (3 / 6.1 - 0.5), rel=1e-12)
+
+
+def test_modularity_of_a_network_without_edges_is_zero_as_in_networkx():
+    adj = {0: {}, 1: {}}
+    assert _modularity(adj, _degrees(adj), [{0}, {1}], 1.0) == 0
+    assert nx.community.modularity(_graph(np.zeros((2, 2)), [0, 1]), [{0}, {1}]) == 0
+
+
+def test_modularity_matches_networkx_on_random_partitions():
+    rs = np.random.default_rng(7)
+    for _ in range(200):
+        n = int(rs.integers(2, 15))
+        w = _random_network(rs, n)
+        if not (np.triu(w, 1) > 0).any():
+            continue
+        adj = {i: {j: float(w[i, j]) for j in range(n) if j != i and w[i, j] > 0}
+               for i in range(n)}
+        labels = rs.integers(0, 4, n)
+        parts = [set(np.flatnonzero(labels == k).tolist()) for k in range(4)]
+        parts = [p for p in parts if p]
+        resolution = float(rs.choice([0.5, 1.0, 2.0]))
+        expected = nx.community.modularity(_graph(w, list(range(n))), parts, weight="weight",
+                                           resolution=resolution)
+        assert _modularity(adj, _degrees(adj), parts, resolution) == pytest.approx(
+            expected, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.7])
+def test_the_level_threshold_stops_where_networkx_stops(threshold):
+    rs = np.random.default_rng(11)
+    stopped_early = 0
+    for case in range(120):
+        n = int(rs.integers(6, 30))
+        w = _random_network(rs, n)
+        if not (np.triu(w, 1) > 0).any():
+            continue
+        seed = int(rs.integers(0, 2**31))
+        ours = louvain_communities(w, list(range(n)), seed, threshold=threshold)
+        theirs = nx.community.louvain_communities(_graph(w, list(range(n))), weight="weight",
+                                                  seed=seed, threshold=threshold)
+        assert ours == theirs, case
+        stopped_early += ours != _networkx(w, list(range(n)), seed)
+    assert stopped_early > 0  # the threshold changed some partitions
 
 
 def test_a_network_without_edges_leaves_every_node_alone():
