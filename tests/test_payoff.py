@@ -13,6 +13,7 @@ import pytest
 from abm import payoff
 from abm.exchange import perceived_risk
 from abm.market import ClearingResult, MarketOrders
+from abm.model import RareEarthModel
 from abm.params import PARAMS, PAYOFF_WEIGHTS
 
 W = {k: PARAMS[f"payoff_{k}"].default for k in PAYOFF_WEIGHTS}
@@ -245,3 +246,14 @@ def test_no_leverage_over_a_target_that_imports_nothing():
     parts = payoff.market_payoff(model, "CHN", res, ["JPN"], W,
                                  _orders_with(np.array([[0.0, 1.0], [1.0, 0.0]])))
     assert parts["leverage"] == 0.0
+
+
+def test_the_exchange_world_price_is_the_payoff_measure_of_the_same_month():
+    # states score the month with the exchange's world prices: the same quantity-weighted
+    # price outside China that payoff.world_price gives for the month's results
+    model = RareEarthModel(scenario="controls_2025", seed=0)
+    for _ in range(4):
+        model.step()
+        for p, r in model.last_month.results.items():
+            assert model.exchange.world_price[p] == payoff.world_price(
+                r.price, r.purchases, model.cidx["CHN"])
