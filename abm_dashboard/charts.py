@@ -480,16 +480,20 @@ def network_layout(graph: nx.Graph, seed: int = 7) -> dict[str, tuple[float, flo
 
 
 BLOC_OUTLINES = ("#000000", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00")
+#: bars under the states of one trade community (apart from the bloc rings' colours)
+TRADE_COLOURS = ("#56B4E9", "#882255", "#44AA99", "#999933", "#332288", "#AA4499")
 
 
 def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
                   bloc: Mapping[str, str], size: Mapping[str, float],
                   country: Mapping[str, str], *, title: str = "", step: int | None = None,
-                  layout: Layout | None = None) -> str:
+                  layout: Layout | None = None, trade: Mapping[str, str] | None = None) -> str:
     """The bloc network: states (squares) and miners (circles) in their country's colour.
 
     Ties are drawn as lines (alliance: thick solid; offtake: thin dashed); the legend lists each
-    bloc (a connected group of two or more) with its members.
+    bloc (a connected group of two or more) with its members. With ``trade``, the blocs that
+    emerge from trade are shown too: a coloured bar under each state of a trade community of
+    two or more states, and a legend line per community.
 
     Args:
         graph: nodes with ``kind`` (``state`` or ``miner``) and ``label``; edges with ``kind``.
@@ -500,10 +504,12 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
         title: subtitle (e.g. the month).
         step: model step drawn (``data-step``).
         layout: size on the page.
+        trade: state -> the hub of its community in this month's trade network, or ``None``.
 
     Returns:
         An SVG element (``data-chart="network"``); nodes carry ``data-node``, ``data-bloc`` and
-        a ``data-hover`` text, edges ``data-edge`` (``u|v``) and ``data-kind``.
+        a ``data-hover`` text (states also ``data-trade``, their trade community's hub), edges
+        ``data-edge`` (``u|v``) and ``data-kind``.
     """
     lay = layout or Layout(width=460)
     f, scale = lay.font, lay.scale
@@ -514,7 +520,9 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
     legend = [f"Bloc {b}: " + (", ".join(members[b]) or "miners") +
               f" (+{sum(1 for n, nb in bloc.items() if nb == b) - len(members[b])} mines)"
               for b in blocs] or ["No blocs: every state is on its own"]
-    legend_h = 2.6 * f + 1.4 * f * len(legend)
+    trade = dict(trade or {})
+    bar, trade_legend = _trade_groups(trade)
+    legend_h = 2.6 * f + 1.4 * f * (len(legend) + len(trade_legend))
     plot_h = min(width * 0.62, 34 * f)
     top = 1.8 * f if title else 0.6 * f
     height = top + plot_h + legend_h
@@ -561,11 +569,20 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
                     else 'stroke="#666" stroke-width="0.8"')
             label = str(data.get("label", node))
             hover = f"{label} - {'bloc ' + b if b != 'unaligned' else 'in no bloc'}"
+            hub = trade.get(node) if kind == "state" else None
+            if hub in bar:
+                hover += f"; trades with {hub}'s group"
             attrs = (f'data-node="{html.escape(str(node))}" data-bloc="{html.escape(b)}" '
                      f'data-hover="{html.escape(hover)}" fill="{fill}" {ring}')
+            if hub:
+                attrs += f' data-trade="{html.escape(hub)}"'
             if kind == "state":
                 out.append(f'<rect {attrs} x="{x - r:.1f}" y="{y - r:.1f}" '
                            f'width="{2 * r:.1f}" height="{2 * r:.1f}"/>')
+                if hub in bar:
+                    out.append(f'<rect data-trade-bar="{html.escape(str(node))}" '
+                               f'x="{x - r:.1f}" y="{y + r + 0.25 * f:.1f}" width="{2 * r:.1f}" '
+                               f'height="{0.45 * f:.1f}" fill="{bar[hub]}"/>')
                 out.append(f'<text x="{x:.1f}" y="{y - r - 0.35 * f:.1f}" text-anchor="middle" '
                            f'font-weight="bold" font-size="{f:.1f}">{html.escape(str(node))}'
                            "</text>")
@@ -574,21 +591,54 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
                 short = label.split(" (")[0]
                 out.append(f'<text x="{x:.1f}" y="{y + r + 0.95 * f:.1f}" text-anchor="middle" '
                            f'font-size="{0.8 * f:.1f}" fill="#333">{html.escape(short)}</text>')
-    y = top + plot_h + 0.4 * f
-    y += 1.1 * f
-    out.append(f'<text x="{f:.1f}" y="{y:.1f}" font-size="{0.85 * f:.1f}" fill="#444">'
-               "Fill = country; thick line = alliance, dashed = offtake; ring = bloc</text>")
-    for i, line in enumerate(legend):
-        y += 1.4 * f
-        b = blocs[i] if i < len(blocs) else ""
-        if b:
-            out.append(f'<rect x="{f:.1f}" y="{y - 0.8 * f:.1f}" width="{0.9 * f:.1f}" '
-                       f'height="{0.9 * f:.1f}" fill="#fff" stroke="{outline[b]}" '
-                       f'stroke-width="{2.2 * scale:.1f}"/>')
-        out.append(f'<text x="{2.4 * f:.1f}" y="{y:.1f}" font-size="{0.95 * f:.1f}" '
-                   f'class="bloc-key">{html.escape(line)}</text>')
+    key = "Fill = country; thick line = alliance, dashed = offtake; ring = bloc"
+    rings = [(line, outline[blocs[i]] if i < len(blocs) else "")
+             for i, line in enumerate(legend)]
+    out += _network_key(top + plot_h + 1.5 * f, f, scale,
+                        key + ("; bar = trade group" if trade else ""), rings, trade_legend)
     out.append("</svg>")
     return "".join(out)
+
+
+def _network_key(y: float, f: float, scale: float, key: str, rings: list[tuple[str, str]],
+                 bars: list[tuple[str, str]]) -> list[str]:
+    """The bloc network's key: a line of symbols, then one line per bloc and trade group.
+
+    ``rings`` and ``bars`` are (text, colour or "") pairs: a bloc's ring, a trade group's bar.
+    """
+    out = [f'<text x="{f:.1f}" y="{y:.1f}" font-size="{0.85 * f:.1f}" fill="#444">'
+           f"{html.escape(key)}</text>"]
+    for i, (line, colour) in enumerate(rings + bars):
+        y_i = y + 1.4 * f * (i + 1)
+        is_ring = i < len(rings)
+        if colour and is_ring:
+            out.append(f'<rect x="{f:.1f}" y="{y_i - 0.8 * f:.1f}" width="{0.9 * f:.1f}" '
+                       f'height="{0.9 * f:.1f}" fill="#fff" stroke="{colour}" '
+                       f'stroke-width="{2.2 * scale:.1f}"/>')
+        elif colour:
+            out.append(f'<rect x="{f:.1f}" y="{y_i - 0.55 * f:.1f}" width="{0.9 * f:.1f}" '
+                       f'height="{0.45 * f:.1f}" fill="{colour}"/>')
+        css = "bloc-key" if is_ring else "trade-key"
+        out.append(f'<text x="{2.4 * f:.1f}" y="{y_i:.1f}" font-size="{0.95 * f:.1f}" '
+                   f'class="{css}">{html.escape(line)}</text>')
+    return out
+
+
+def _trade_groups(trade: Mapping[str, str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Colours of the trade communities of two or more states, and their legend lines.
+
+    Returns:
+        ``({hub: colour}, [(legend line, colour or "")])``; no lines without ``trade``.
+    """
+    groups: dict[str, list[str]] = {}
+    for state, hub in trade.items():
+        groups.setdefault(hub, []).append(state)
+    hubs = sorted(h for h, members in groups.items() if len(members) >= 2)
+    bar = {h: TRADE_COLOURS[i % len(TRADE_COLOURS)] for i, h in enumerate(hubs)}
+    lines = [(f"Trades with {h}: " + ", ".join(sorted(groups[h])), bar[h]) for h in hubs]
+    if trade and not lines:
+        lines = [("Trade: no group of two or more states this month", "")]
+    return bar, lines
 
 
 def flows_chart(flows: Mapping[str, pd.DataFrame], blocked: Mapping[str, set],

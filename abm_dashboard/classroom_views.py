@@ -42,6 +42,7 @@ from abm_dashboard.session import (
     country_values,
     month_to_year,
     observed_history,
+    trade_communities,
 )
 from abm_dashboard.widgets import Countdown, Prose, SafeSelect, SizedChart, guarded
 
@@ -416,9 +417,11 @@ def TeacherView(classroom: Classroom, code: str, secret: str):
                     font=TEACHER_FONT)
             with solara.Card("Blocs", margin=0):
                 graph, bloc, size, country = snap.network
+                states = [n for n, d in graph.nodes(data=True) if d.get("kind") == "state"]
                 SizedChart("game-network", "Blocs", lambda lay: charts.network_chart(
                     graph, charts.network_layout(graph), bloc, size, country,
-                    title=snap.last_month or "start", step=len(frame), layout=lay),
+                    title=snap.last_month or "start", step=len(frame), layout=lay,
+                    trade=trade_communities(frame, states)),
                     dependencies=[versions["world"]], font=TEACHER_FONT)
         with solara.Row(gap="12px", style="flex-wrap: wrap"):
             solara.FileDownload(data=lambda: classroom.record_csv(code),

@@ -66,6 +66,7 @@ __all__ = [
     "scenario_info",
     "scenario_names",
     "slug",
+    "trade_communities",
 ]
 
 PRODUCTS = ("light", "heavy")
@@ -136,6 +137,26 @@ def column(kind: str, code: str, product: str | None = None) -> str:
 
 def _legacy_column(kind: str, code: str) -> str:
     return f"{kind}_{code.lower()}"
+
+
+def trade_communities(df: pd.DataFrame, codes: Iterable[str]) -> dict[str, str]:
+    """Each country's community in the last month's trade network, as the hub's code.
+
+    Reads the model's ``trade_bloc_<country>`` columns (Louvain communities of the month's
+    trade, each named after its member with the most trade) for the given country codes;
+    countries without the column, or a frame with no month yet, are left out.
+    """
+    codes = list(codes)
+    if df.empty:
+        return {}
+    by_slug = {slug(c): c for c in codes}
+    last = df.iloc[-1]
+    out = {}
+    for code in codes:
+        name = column("trade_bloc", code)
+        if name in df.columns and isinstance(last[name], str):
+            out[code] = by_slug.get(last[name], last[name].upper())
+    return out
 
 
 def country_values(df: pd.DataFrame, kind: str, code: str) -> np.ndarray | None:
@@ -712,6 +733,10 @@ class Run(_Recorded):
     def flows(self) -> tuple[Mapping[str, pd.DataFrame], Mapping[str, set]]:
         """This month's trade flows per product (seller x buyer, t/month) and blocked links."""
         return self.model.last_flows, self.model.blocked_links
+
+    def trade_communities(self) -> dict[str, str]:
+        """State code -> the hub of its trade community this month (:func:`trade_communities`)."""
+        return trade_communities(self.frame(), self.model.states)
 
 
 def _add_payoffs(df: pd.DataFrame, payoffs: list[dict[str, float]]) -> pd.DataFrame:

@@ -521,7 +521,7 @@ def _draw_network(state, run, run_b, lay):
     graph, bloc, size, country = run.network()
     pos = _positions(run)
     return charts.network_chart(graph, pos, bloc, size, country, title=_month_title(run),
-                                step=run.steps_done, layout=lay)
+                                step=run.steps_done, layout=lay, trade=run.trade_communities())
 
 
 def _positions(run: Run):

@@ -451,6 +451,44 @@ def test_network_chart_draws_states_miners_ties_and_blocs(stepped_run):
     assert "Bloc " in svg  # the key names each bloc and its members
 
 
+def test_trade_communities_read_the_last_month_of_the_trade_bloc_columns():
+    df = pd.DataFrame({"trade_bloc_china": ["usa", "china"], "trade_bloc_japan": ["usa", "china"],
+                       "trade_bloc_usa": ["usa", "usa"], "trade_bloc_eu": ["eu", "usa"]})
+    assert session.trade_communities(df, ["CHN", "JPN", "USA", "EU", "AUS"]) == {
+        "CHN": "CHN", "JPN": "CHN", "USA": "USA", "EU": "USA"}  # AUS: no column, left out
+    assert session.trade_communities(df.iloc[:0], ["CHN"]) == {}
+
+
+def test_network_chart_shows_the_trade_groups_next_to_the_blocs(stepped_run):
+    graph, bloc, size, country = stepped_run.network()
+    trade = stepped_run.trade_communities()
+    states = {n for n, d in graph.nodes(data=True) if d.get("kind") == "state"}
+    assert set(trade) == states
+    for hub in set(trade.values()):  # each community is named after one of its members
+        assert trade[hub] == hub
+    svg = charts.network_chart(graph, charts.network_layout(graph), bloc, size, country,
+                               step=17, trade=trade)
+    groups = {h: sorted(s for s in trade if trade[s] == h) for h in set(trade.values())}
+    shared = {h: m for h, m in groups.items() if len(m) >= 2}
+    assert svg.count("data-trade-bar=") == sum(len(m) for m in shared.values())
+    for hub, members in shared.items():
+        assert f"Trades with {hub}: {', '.join(members)}" in svg
+        assert f'data-node="{members[0]}"' in svg
+    for code in states:
+        assert f'data-trade="{trade[code]}"' in svg
+    # hand-made: two groups of two and a state alone; the lone state gets no bar
+    lone = charts.network_chart(graph, charts.network_layout(graph), bloc, size, country,
+                                trade={"CHN": "CHN", "JPN": "CHN", "USA": "USA", "EU": "USA",
+                                       "AUS": "AUS"})
+    assert lone.count("data-trade-bar=") == 4 and "Trades with AUS" not in lone
+    assert "Trades with CHN: CHN, JPN" in lone and "Trades with USA: EU, USA" in lone
+    alone = charts.network_chart(graph, charts.network_layout(graph), bloc, size, country,
+                                 trade={"CHN": "CHN", "JPN": "JPN"})
+    assert "no group of two or more states" in alone and "data-trade-bar=" not in alone
+    assert "bar = trade group" not in charts.network_chart(
+        graph, charts.network_layout(graph), bloc, size, country)
+
+
 def test_timeline_collapses_repeats_and_filters_by_kind():
     events = pd.DataFrame([
         {"date": "2024-01", "actor": "AUS", "action": "export", "source": "choice",
