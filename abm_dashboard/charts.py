@@ -487,13 +487,15 @@ TRADE_COLOURS = ("#56B4E9", "#882255", "#44AA99", "#999933", "#332288", "#AA4499
 def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
                   bloc: Mapping[str, str], size: Mapping[str, float],
                   country: Mapping[str, str], *, title: str = "", step: int | None = None,
-                  layout: Layout | None = None, trade: Mapping[str, str] | None = None) -> str:
+                  layout: Layout | None = None, trade: Mapping[str, str] | None = None,
+                  concentration: Mapping[str, float] | None = None) -> str:
     """The bloc network: states (squares) and miners (circles) in their country's colour.
 
     Ties are drawn as lines (alliance: thick solid; offtake: thin dashed); the legend lists each
     bloc (a connected group of two or more) with its members. With ``trade``, the blocs that
     emerge from trade are shown too: a coloured bar under each state of a trade community of
-    two or more states, and a legend line per community.
+    two or more states, and a legend line per community. With ``concentration``, a key line
+    gives the month's supply concentration by stage (HHI).
 
     Args:
         graph: nodes with ``kind`` (``state`` or ``miner``) and ``label``; edges with ``kind``.
@@ -505,6 +507,7 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
         step: model step drawn (``data-step``).
         layout: size on the page.
         trade: state -> the hub of its community in this month's trade network, or ``None``.
+        concentration: stage -> this month's HHI of supply by country (0-1), or ``None``.
 
     Returns:
         An SVG element (``data-chart="network"``); nodes carry ``data-node``, ``data-bloc`` and
@@ -522,6 +525,9 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
               for b in blocs] or ["No blocs: every state is on its own"]
     trade = dict(trade or {})
     bar, trade_legend = _trade_groups(trade)
+    if concentration:
+        trade_legend.append(("Supply concentration (HHI): " + ", ".join(
+            f"{stage} {value:.2f}" for stage, value in concentration.items()), ""))
     legend_h = 2.6 * f + 1.4 * f * (len(legend) + len(trade_legend))
     plot_h = min(width * 0.62, 34 * f)
     top = 1.8 * f if title else 0.6 * f

@@ -38,6 +38,7 @@ from abm_dashboard.classroom import (
 from abm_dashboard.security import lan_addresses
 from abm_dashboard.session import (
     COUNTRIES,
+    concentration,
     country_name,
     country_values,
     month_to_year,
@@ -421,7 +422,7 @@ def TeacherView(classroom: Classroom, code: str, secret: str):
                 SizedChart("game-network", "Blocs", lambda lay: charts.network_chart(
                     graph, charts.network_layout(graph), bloc, size, country,
                     title=snap.last_month or "start", step=len(frame), layout=lay,
-                    trade=trade_communities(frame, states)),
+                    trade=trade_communities(frame, states), concentration=concentration(frame)),
                     dependencies=[versions["world"]], font=TEACHER_FONT)
         with solara.Row(gap="12px", style="flex-wrap: wrap"):
             solara.FileDownload(data=lambda: classroom.record_csv(code),

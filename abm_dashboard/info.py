@@ -31,6 +31,12 @@ GLOSSARY: dict[str, str] = {
     "Stockpile": "A reserve a state buys and holds for emergencies.",
     "Bloc / alliance": "States that help each other: they share stockpiles, prefer each "
                        "other's supply and fund new mines and plants together.",
+    "Trade group": "Countries that trade mostly with each other this month, found from the "
+                   "trade flows alone (Louvain communities), whatever alliances they declared; "
+                   "named after the member that trades most.",
+    "HHI (concentration)": "How concentrated supply is by country: the sum of squared "
+                           "shares, 1 = one country supplies everything, 0.5 = like two equal "
+                           "suppliers.",
     "Price floor": "A state guarantees a miner a minimum price and pays the gap.",
     "Elasticity": "How much less firms buy when the price rises: 0.2 means 2% less for a "
                   "10% rise.",

@@ -54,6 +54,7 @@ __all__ = [
     "ScenarioInfo",
     "Settings",
     "column",
+    "concentration",
     "countries_with",
     "country_name",
     "country_values",
@@ -137,6 +138,18 @@ def column(kind: str, code: str, product: str | None = None) -> str:
 
 def _legacy_column(kind: str, code: str) -> str:
     return f"{kind}_{code.lower()}"
+
+
+#: stage -> the model's Herfindahl-Hirschman column of supply concentration by country
+HHI_STAGES = {"mining": "hhi_mining", "separation": "hhi_refining", "magnets": "hhi_magnets"}
+
+
+def concentration(df: pd.DataFrame) -> dict[str, float]:
+    """Stage -> the last month's HHI of supply by country (0-1), for the stages in the frame."""
+    if df.empty:
+        return {}
+    return {stage: float(df[col].iloc[-1]) for stage, col in HHI_STAGES.items()
+            if col in df.columns and pd.notna(df[col].iloc[-1])}
 
 
 def trade_communities(df: pd.DataFrame, codes: Iterable[str]) -> dict[str, str]:
@@ -737,6 +750,10 @@ class Run(_Recorded):
     def trade_communities(self) -> dict[str, str]:
         """State code -> the hub of its trade community this month (:func:`trade_communities`)."""
         return trade_communities(self.frame(), self.model.states)
+
+    def concentration(self) -> dict[str, float]:
+        """This month's supply concentration by stage (:func:`concentration`)."""
+        return concentration(self.frame())
 
 
 def _add_payoffs(df: pd.DataFrame, payoffs: list[dict[str, float]]) -> pd.DataFrame:

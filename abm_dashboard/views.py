@@ -521,7 +521,8 @@ def _draw_network(state, run, run_b, lay):
     graph, bloc, size, country = run.network()
     pos = _positions(run)
     return charts.network_chart(graph, pos, bloc, size, country, title=_month_title(run),
-                                step=run.steps_done, layout=lay, trade=run.trade_communities())
+                                step=run.steps_done, layout=lay, trade=run.trade_communities(),
+                                concentration=run.concentration())
 
 
 def _positions(run: Run):

@@ -489,6 +489,20 @@ def test_network_chart_shows_the_trade_groups_next_to_the_blocs(stepped_run):
         graph, charts.network_layout(graph), bloc, size, country)
 
 
+def test_the_bloc_view_gives_the_months_supply_concentration_by_stage(stepped_run):
+    df = pd.DataFrame({"hhi_mining": [0.2, 0.5], "hhi_refining": [0.3, 0.9]})
+    assert session.concentration(df) == {"mining": 0.5, "separation": 0.9}
+    assert session.concentration(df.iloc[:0]) == {}
+    graph, bloc, size, country = stepped_run.network()
+    svg = charts.network_chart(graph, charts.network_layout(graph), bloc, size, country,
+                               concentration={"mining": 0.5, "separation": 0.9})
+    assert "Supply concentration (HHI): mining 0.50, separation 0.90" in svg
+    last = stepped_run.frame().iloc[-1]
+    assert stepped_run.concentration() == {"mining": last["hhi_mining"],
+                                           "separation": last["hhi_refining"],
+                                           "magnets": last["hhi_magnets"]}
+
+
 def test_timeline_collapses_repeats_and_filters_by_kind():
     events = pd.DataFrame([
         {"date": "2024-01", "actor": "AUS", "action": "export", "source": "choice",

@@ -1,5 +1,7 @@
 """abm.louvain: networkx's Louvain partitions, from a matrix, without the graph object.
 
+Also the other measure of blocs that emerge from trade: supply concentration (HHI) by stage.
+
 The reference is networkx's own ``louvain_communities`` (3.x) on the graph built from the same
 matrix: a brute-force cross-check over random networks (sizes, densities, tied weights,
 several levels) and over the model's monthly trade networks, plus hand-solved cases.
@@ -9,10 +11,11 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from abm import simulate
 from abm.countries import slug
 from abm.louvain import _degrees, _modularity, louvain_communities
 from abm.model import RareEarthModel
-from abm.reporting import _trade_weights
+from abm.reporting import _trade_weights, hhi
 
 
 def _graph(w, nodes):
@@ -152,3 +155,13 @@ def test_matches_networkx_on_the_models_trade_networks():
             for c in part:
                 assert row[f"trade_bloc_{slug(c)}"] == hub
         assert row["n_trade_blocs"] == sum(len(part) >= 2 for part in parts)
+
+
+def test_hhi_by_hand_and_the_mining_concentration_column_from_the_mined_columns():
+    # hand-worked: shares 0.75 / 0.25 give 0.5625 + 0.0625 = 0.625; one supplier 1; none 0
+    assert hhi([3.0, 1.0]) == pytest.approx(0.625)
+    assert hhi([0.0, 7.0]) == 1.0 and hhi([0.0, 0.0]) == 0.0
+    frame = simulate("controls_2025", rng=0, steps=6)
+    mined = frame[[c for c in frame.columns if c.startswith("mined_")]].to_numpy()
+    shares = mined / mined.sum(axis=1, keepdims=True)
+    assert frame["hhi_mining"].to_numpy() == pytest.approx((shares ** 2).sum(axis=1))
