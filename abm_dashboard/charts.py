@@ -22,7 +22,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from abm_dashboard.svg import Layout, Marker, Panel, Series, svg_chart, text_width
+from abm_dashboard.svg import Layout, Marker, Panel, Series, svg_chart, text_width, wrap_text
 
 __all__ = [
     "COUNTRY_STYLE",
@@ -528,7 +528,13 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
     if concentration:
         trade_legend.append(("Supply concentration (HHI): " + ", ".join(
             f"{stage} {value:.2f}" for stage, value in concentration.items()), ""))
-    legend_h = 2.6 * f + 1.4 * f * (len(legend) + len(trade_legend))
+    outline = {b: BLOC_OUTLINES[i % len(BLOC_OUTLINES)] for i, b in enumerate(blocs)}
+    key = wrap_text("Fill = country; thick line = alliance, dashed = offtake; ring = bloc"
+                    + ("; bar = trade group" if trade else ""), width - 2 * f, 0.85 * f)
+    rows = _key_rows([(line, outline[blocs[i]] if i < len(blocs) else "")
+                      for i, line in enumerate(legend)], width - 3.4 * f, f, "bloc-key")
+    rows += _key_rows(trade_legend, width - 3.4 * f, f, "trade-key")
+    legend_h = 1.2 * f + 1.4 * f * (len(key) + len(rows))
     plot_h = min(width * 0.62, 34 * f)
     top = 1.8 * f if title else 0.6 * f
     height = top + plot_h + legend_h
@@ -546,7 +552,6 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
     def sy(y):
         return oy + (y1 - y) * unit
 
-    outline = {b: BLOC_OUTLINES[i % len(BLOC_OUTLINES)] for i, b in enumerate(blocs)}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height:.0f}" '
            f'width="{width}" height="{height:.0f}" data-chart="network" data-step="{step}" '
            f'data-font="{f:g}" style="font-family:Roboto,Arial,sans-serif;max-width:100%;'
@@ -597,36 +602,40 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
                 short = label.split(" (")[0]
                 out.append(f'<text x="{x:.1f}" y="{y + r + 0.95 * f:.1f}" text-anchor="middle" '
                            f'font-size="{0.8 * f:.1f}" fill="#333">{html.escape(short)}</text>')
-    key = "Fill = country; thick line = alliance, dashed = offtake; ring = bloc"
-    rings = [(line, outline[blocs[i]] if i < len(blocs) else "")
-             for i, line in enumerate(legend)]
-    out += _network_key(top + plot_h + 1.5 * f, f, scale,
-                        key + ("; bar = trade group" if trade else ""), rings, trade_legend)
+    out += _network_key(top + plot_h + 1.5 * f, f, scale, key, rows)
     out.append("</svg>")
     return "".join(out)
 
 
-def _network_key(y: float, f: float, scale: float, key: str, rings: list[tuple[str, str]],
-                 bars: list[tuple[str, str]]) -> list[str]:
-    """The bloc network's key: a line of symbols, then one line per bloc and trade group.
+def _key_rows(entries: list[tuple[str, str]], width: float, f: float,
+              css: str) -> list[tuple[str, str, str]]:
+    """Key entries (text, colour) wrapped to ``width`` px: (line, colour on the first, css)."""
+    return [(line, colour if j == 0 else "", css) for text, colour in entries
+            for j, line in enumerate(wrap_text(text, width, 0.95 * f))]
 
-    ``rings`` and ``bars`` are (text, colour or "") pairs: a bloc's ring, a trade group's bar.
+
+def _network_key(y: float, f: float, scale: float, key: list[str],
+                 rows: list[tuple[str, str, str]]) -> list[str]:
+    """The bloc network's key: the symbols' lines, then the blocs' and trade groups' rows.
+
+    A ``bloc-key`` row's colour is its bloc's ring, a ``trade-key`` row's its group's bar.
     """
-    out = [f'<text x="{f:.1f}" y="{y:.1f}" font-size="{0.85 * f:.1f}" fill="#444">'
-           f"{html.escape(key)}</text>"]
-    for i, (line, colour) in enumerate(rings + bars):
-        y_i = y + 1.4 * f * (i + 1)
-        is_ring = i < len(rings)
-        if colour and is_ring:
-            out.append(f'<rect x="{f:.1f}" y="{y_i - 0.8 * f:.1f}" width="{0.9 * f:.1f}" '
+    out = []
+    for line in key:
+        out.append(f'<text x="{f:.1f}" y="{y:.1f}" font-size="{0.85 * f:.1f}" fill="#444">'
+                   f"{html.escape(line)}</text>")
+        y += 1.4 * f
+    for line, colour, css in rows:
+        if colour and css == "bloc-key":
+            out.append(f'<rect x="{f:.1f}" y="{y - 0.8 * f:.1f}" width="{0.9 * f:.1f}" '
                        f'height="{0.9 * f:.1f}" fill="#fff" stroke="{colour}" '
                        f'stroke-width="{2.2 * scale:.1f}"/>')
         elif colour:
-            out.append(f'<rect x="{f:.1f}" y="{y_i - 0.55 * f:.1f}" width="{0.9 * f:.1f}" '
+            out.append(f'<rect x="{f:.1f}" y="{y - 0.55 * f:.1f}" width="{0.9 * f:.1f}" '
                        f'height="{0.45 * f:.1f}" fill="{colour}"/>')
-        css = "bloc-key" if is_ring else "trade-key"
-        out.append(f'<text x="{2.4 * f:.1f}" y="{y_i:.1f}" font-size="{0.95 * f:.1f}" '
+        out.append(f'<text x="{2.4 * f:.1f}" y="{y:.1f}" font-size="{0.95 * f:.1f}" '
                    f'class="{css}">{html.escape(line)}</text>')
+        y += 1.4 * f
     return out
 
 

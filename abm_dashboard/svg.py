@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Layout", "Marker", "Panel", "Series", "nice_ticks", "svg_chart", "text_width"]
+__all__ = ["Layout", "Marker", "Panel", "Series", "nice_ticks", "svg_chart", "text_width",
+           "wrap_text"]
 
 
 @dataclass
@@ -177,7 +178,7 @@ def _month_of(x: float) -> str:
     return f"{k // 12:04d}-{k % 12 + 1:02d}"
 
 
-def _wrap(text: str, width: float, font: float) -> list[str]:
+def wrap_text(text: str, width: float, font: float) -> list[str]:
     """Break a text into lines that fit ``width`` px."""
     per_line = max(int(width / (0.58 * font)), 10)
     words, lines, line = text.split(), [], ""
@@ -248,12 +249,12 @@ def svg_chart(panels: Sequence[Panel], *, xlim: tuple[float, float], name: str,
     markers = _marker_keys(panels)
     key_lines: list[str] = []
     for m in markers:
-        key_lines += _wrap(f"{m.label}  {m.text}", width - left - right, 0.9 * f)
+        key_lines += wrap_text(f"{m.label}  {m.text}", width - left - right, 0.9 * f)
     legend_h = len(legend_lines) * 1.5 * f + (0.4 * f if legend_lines else 0)
     key_h = len(key_lines) * 1.35 * f + (0.5 * f if key_lines else 0)
     note_lines: list[str] = []
     for note in notes:
-        note_lines += _wrap(note, width - left - right, 0.85 * f)
+        note_lines += wrap_text(note, width - left - right, 0.85 * f)
     note_h = len(note_lines) * 1.3 * f + (0.4 * f if note_lines else 0)
     height = title_h + rows * row_h + legend_h + key_h + note_h + 0.4 * f
     x0, x1 = xlim

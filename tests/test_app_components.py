@@ -471,9 +471,9 @@ def test_network_chart_shows_the_trade_groups_next_to_the_blocs(stepped_run):
     groups = {h: sorted(s for s in trade if trade[s] == h) for h in set(trade.values())}
     shared = {h: m for h, m in groups.items() if len(m) >= 2}
     assert svg.count("data-trade-bar=") == sum(len(m) for m in shared.values())
+    key = " ".join(re.findall(r'class="trade-key">([^<]*)<', svg))  # wrapped lines rejoined
     for hub, members in shared.items():
-        assert f"Trades with {hub}: {', '.join(members)}" in svg
-        assert f'data-node="{members[0]}"' in svg
+        assert f"Trades with {hub}: {', '.join(members)}" in key
     for code in states:
         assert f'data-trade="{trade[code]}"' in svg
     # hand-made: two groups of two and a state alone; the lone state gets no bar
@@ -487,6 +487,14 @@ def test_network_chart_shows_the_trade_groups_next_to_the_blocs(stepped_run):
     assert "no group of two or more states" in alone and "data-trade-bar=" not in alone
     assert "bar = trade group" not in charts.network_chart(
         graph, charts.network_layout(graph), bloc, size, country)
+    # on a narrow screen a long group wraps within the chart instead of running off it
+    ten = {c: "CHN" for c in ("AUS", "CHN", "EU", "IND", "JPN", "KOR", "MYS", "ROW", "USA",
+                              "VNM")}
+    narrow = charts.network_chart(graph, charts.network_layout(graph), bloc, size, country,
+                                  trade=ten, layout=Layout(width=260))
+    rows = re.findall(r'class="trade-key">([^<]*)<', narrow)
+    assert len(rows) >= 2 and " ".join(rows).startswith("Trades with CHN: AUS, CHN, EU")
+    assert max(len(r) for r in rows) * 0.58 * 0.95 * 13 <= 260 - 3.4 * 13
 
 
 def test_the_bloc_view_gives_the_months_supply_concentration_by_stage(stepped_run):
