@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.sparse import coo_array
 
 from abm import lp
 from abm.market import ClearingError, MarketOrders, clear_market, price_grid
@@ -195,3 +196,19 @@ def test_bindings_with_the_array_overload_take_it_without_falling_back(monkeypat
             np.testing.assert_allclose(getattr(got, f), getattr(want, f), rtol=1e-9, atol=1e-9,
                                        err_msg=name)
     assert bool(used) != _array_overload_advertised()
+
+
+@pytest.mark.skipif(not lp.has_direct_solver(), reason="needs SciPy's bundled HiGHS bindings")
+def test_highs_gets_the_matrix_scipy_would_build_column_by_column_rows_ascending():
+    # the reference: scipy's own CSC conversion of the same triplets (sorted indices), which is
+    # what linprog hands HiGHS; a different row order inside a column is the same LP but can
+    # lead the simplex to another vertex of a degenerate optimum
+    for seed in range(5):
+        problem = lp.build({"p": random_orders(seed, 5, 12, 9, capped=seed % 2 == 1)})
+        m, n = problem.row_hi.size, problem.c.size
+        ref = coo_array((problem.vals, (problem.rows, problem.cols)), shape=(m, n)).tocsc()
+        ref.sort_indices()
+        got = lp._direct_model(problem).getLp().a_matrix_
+        assert list(got.start_) == ref.indptr.tolist()
+        assert list(got.index_) == ref.indices.tolist()
+        assert list(got.value_) == ref.data.tolist()
