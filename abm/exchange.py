@@ -23,8 +23,8 @@ from abm.policy import PRODUCTS, PolicyRegime
 from abm.refining import SupplyPlan
 from abm.strategies import aggregate_orders, demand_factor
 
-__all__ = ["Exchange", "MonthPlan", "build_orders", "perceived_risk", "sellable", "GRID_STEPS",
-           "GRID_SPAN"]
+__all__ = ["Exchange", "MonthPlan", "build_orders", "perceived_risk", "price_panic", "sellable",
+           "GRID_STEPS", "GRID_SPAN"]
 
 #: demand steps per product and month (numerical resolution of the demand curves)
 GRID_STEPS = 41
@@ -274,6 +274,31 @@ def perceived_risk(prev: np.ndarray, orders: dict[str, MarketOrders],
             short = np.where(planned[p] > 0, shortage[p] / planned[p], 0.0)
         signal = np.maximum.reduce([signal, share, np.clip(shortage_factor * short, 0, 1)])
     return memory * prev + (1 - memory) * signal
+
+
+def price_panic(price_history: dict[str, list[np.ndarray]], products, lookback: int,
+                start_ratio: float, full_ratio: float) -> np.ndarray:
+    """(N,) 0-1 signal of a fast price rise at each node (precautionary buying on momentum).
+
+    For each product the node's price now against ``lookback`` months ago: no signal below a
+    rise of ``start_ratio``, a full one from ``full_ratio``, linear in log price between (a
+    step at ``start_ratio`` when ``full_ratio`` is not above it); the node's signal is its
+    strongest over ``products``. Without ``lookback`` months of history, 0.
+    """
+    signal = None
+    for p in products:
+        hist = price_history[p]
+        if signal is None:
+            signal = np.zeros(hist[-1].size if hist else 0)
+        if len(hist) <= lookback:
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rise = np.log(np.maximum(hist[-1], 1e-12) / np.maximum(hist[-1 - lookback], 1e-12))
+        span = np.log(full_ratio / start_ratio)
+        level = (rise - np.log(start_ratio)) / span if span > 0 else np.where(
+            rise >= np.log(start_ratio), 1.0, 0.0)
+        signal = np.maximum(signal, np.clip(np.nan_to_num(level), 0.0, 1.0))
+    return signal if signal is not None else np.zeros(0)
 
 
 class Exchange:

@@ -28,7 +28,7 @@ from abm.actions import ACTIONS, apply_action
 from abm.agents import Miner, State
 from abm.columns import MODEL_COLUMNS
 from abm.errors import ConservationError, InputError
-from abm.exchange import MonthPlan, build_orders, perceived_risk
+from abm.exchange import MonthPlan, build_orders, perceived_risk, price_panic
 from abm.market import clear_chain
 from abm.policy import INSTRUMENTS, OXIDES, PRODUCTS, PolicyRegime
 from abm.refining import route_concentrate
@@ -179,6 +179,10 @@ class RareEarthModel(mesa.Model):
         self.risk = perceived_risk(self.risk, {p: orders[p][0] for p in PRODUCTS},
                                    self.exchange.normal_flow, f.last_shortage, f.last_planned,
                                    self.sc.risk_memory, self.sc.shortage_risk_factor)
+        if self.sc.panic_weight > 0:  # off by default: a lead, docs/validation.md
+            self.risk = np.maximum(self.risk, self.sc.panic_weight * price_panic(
+                self.exchange.price_history, OXIDES, self.sc.panic_lookback_months,
+                self.sc.panic_start_ratio, self.sc.panic_full_ratio))
         for c, pr in self.refining.complete(self.month):
             self.log_event(c, "capacity_online",
                            f"{self.states[c].name}: +{pr.tonnes_reo_per_yr:,.0f} t REO/yr "

@@ -197,6 +197,18 @@ PARAMS: dict[str, Param] = {
     "shortage_risk_factor": _p("demand", float, 5.0, 0.0, 100.0,
                                "perceived risk from a shortage: this factor x the share of "
                                "planned use not served (capped at 1)"),
+    "panic_weight": _p("demand", float, 0.0, 0.0, 1.0,
+                       "precautionary buying on price momentum: perceived supply risk is at "
+                       "least this x the node's signal of a fast price rise (0 = off, the "
+                       "default; a lead measured by scripts/panic_probe.py, not calibrated)"),
+    "panic_lookback_months": _p("demand", int, 3, 1, 24,
+                                "months over which a price rise counts as fast"),
+    "panic_start_ratio": _p("demand", float, 1.414, 1.0, 10.0,
+                            "price rise over the lookback (now / then) at which the signal "
+                            "starts"),
+    "panic_full_ratio": _p("demand", float, 2.0, 1.0, 100.0,
+                           "price rise over the lookback at which the signal is full (1); "
+                           "linear in log price from the start ratio"),
     "choke_price_ratio": _p("demand", float, 30.0, 2.0, 1000.0,
                             "price (multiple of reference) above which firms buy nothing; "
                             "demand beyond it is rationed and counted as shortage"),
