@@ -65,16 +65,21 @@ def joint_cases(values: dict | None = None) -> list[dict]:
     return out
 
 
-def score_case(overrides: dict) -> pd.DataFrame:
-    """Every validation target of the scenario scored on the case's runs (one row each)."""
+def runs(overrides: dict) -> pd.DataFrame:
+    """The case's runs of the scenario, one per seed of :data:`SEEDS` (column ``run_id``)."""
     frames = []
     for seed in SEEDS:
         df = abm.simulate(SCENARIO, rng=seed, **overrides)
         df["run_id"] = seed
         frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def score_case(overrides: dict) -> pd.DataFrame:
+    """Every validation target of the scenario scored on the case's runs (one row each)."""
     targets = tg.load_targets()
     targets = targets[(targets["scenario"] == SCENARIO) & targets["id"].str.startswith("V")]
-    return tg.score(targets, {SCENARIO: pd.concat(frames, ignore_index=True)})
+    return tg.score(targets, {SCENARIO: runs(overrides)})
 
 
 def summary(overrides: dict, scored: pd.DataFrame) -> dict:

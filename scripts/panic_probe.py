@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 from concurrent.futures import ProcessPoolExecutor
 
-import pandas as pd
-from decline_sensitivity import SCENARIO, summary
+from decline_sensitivity import SCENARIO, runs, summary
 
-import abm
 from experiments import targets as tg
 
 #: the cases, in the order of the table (the first: the mechanism off)
@@ -27,23 +25,17 @@ CASES = [{}, {"panic_weight": 0.5}, {"panic_weight": 0.7}, {"panic_weight": 1.0}
          {"panic_weight": 0.7, "panic_start_ratio": 1.2},
          {"panic_weight": 0.7, "panic_start_ratio": 2.0},
          {"panic_weight": 0.7, "panic_lookback_months": 6}]
-SEEDS = (0, 1)
 
 
 def row(overrides: dict) -> dict:
     """One table row: :func:`decline_sensitivity.summary`, calibration and the yearly path."""
-    frames = []
-    for seed in SEEDS:
-        df = abm.simulate(SCENARIO, rng=seed, **overrides)
-        df["run_id"] = seed
-        frames.append(df)
+    frames = runs(overrides)
     targets = tg.load_targets()
-    targets = targets[targets["scenario"] == SCENARIO]
-    scored = tg.score(targets, {SCENARIO: pd.concat(frames, ignore_index=True)})
+    scored = tg.score(targets[targets["scenario"] == SCENARIO], {SCENARIO: frames})
     out = summary(overrides, scored[scored["id"].str.startswith("V")])
     calib = scored.loc[scored["id"].str.startswith("C"), "match"].dropna().astype(bool)
     out["calibration"] = f"{int(calib.sum())} of {calib.size}"
-    first = frames[0]
+    first = frames[frames["run_id"] == 0]
     yearly = first.groupby(first["date"].str[:4])["price_light_world"].mean()
     out["path"] = ", ".join(f"{v:.0f}" for v in yearly.loc["2010":"2017"])
     return out
