@@ -210,7 +210,9 @@ class ContractBook:
             take = taken_share(price, c.market_value(miner.shares, self._market_prices(model, b)),
                                c.take_or_pay)
             want = {p: q * take for p, q in c.volumes(miner.shares).items()}
-            frac = min([1.0] + [have[p] / want[p] for p in OXIDES if want[p] > 0])
+            # the share of the contract that can be met: only a shortfall can bind (a
+            # product with enough, however tiny its volume, would only add a ratio >= 1)
+            frac = min([1.0] + [have[p] / want[p] for p in OXIDES if want[p] > have[p]])
             # never more than is there (min: no rounding can withhold more than was refined)
             tonnes = {p: min(want[p] * frac, have[p]) for p in OXIDES}
             if sum(tonnes.values()) <= 0:

@@ -263,7 +263,8 @@ def perceived_risk(prev: np.ndarray, orders: dict[str, MarketOrders],
     for p, o in orders.items():
         ref = normal_flow[p].copy()
         np.fill_diagonal(ref, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        # a cap over a vanishing flow overflows to inf: no restriction, severity 0 (clipped)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             # severity of each link's restriction: 1 - cap / normal flow (ban = 1)
             sev = np.where(ref > 0, np.clip(1.0 - o.link_cap / ref, 0.0, 1.0), 0.0)
             exports = ref.sum(axis=1)

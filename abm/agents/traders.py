@@ -127,7 +127,9 @@ def position_share(value: float, convenience: float, risk: float, price: float) 
     span = convenience + risk * value
     if span <= 0:
         return 1.0 if price < value else 0.0
-    return min(max((value + convenience - price) / span, 0.0), 1.0)
+    gap = value + convenience - price
+    # clipped before dividing: a vanishing span would overflow the ratio
+    return 0.0 if gap <= 0 else 1.0 if gap >= span else gap / span
 
 
 def storage_ladder(value: float, convenience: float, risk: float, limit: float,
