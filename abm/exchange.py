@@ -286,11 +286,10 @@ def price_panic(price_history: dict[str, list[np.ndarray]], products, lookback: 
     step at ``start_ratio`` when ``full_ratio`` is not above it); the node's signal is its
     strongest over ``products``. Without ``lookback`` months of history, 0.
     """
-    signal = None
+    sizes = [price_history[p][-1].size for p in products if price_history[p]]
+    signal = np.zeros(sizes[0] if sizes else 0)
     for p in products:
         hist = price_history[p]
-        if signal is None:
-            signal = np.zeros(hist[-1].size if hist else 0)
         if len(hist) <= lookback:
             continue
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -299,7 +298,7 @@ def price_panic(price_history: dict[str, list[np.ndarray]], products, lookback: 
         level = (rise - np.log(start_ratio)) / span if span > 0 else np.where(
             rise >= np.log(start_ratio), 1.0, 0.0)
         signal = np.maximum(signal, np.clip(np.nan_to_num(level), 0.0, 1.0))
-    return signal if signal is not None else np.zeros(0)
+    return signal
 
 
 class Exchange:

@@ -42,6 +42,9 @@ def test_the_node_takes_its_strongest_product_and_a_step_when_full_is_not_above_
     assert price_panic(hist, ["light"], 1, 1.414, 2.0)[0] == 0.0  # NdPr +20% only
     assert price_panic(hist, ["light"], 1, 1.2, 1.2)[0] == 1.0  # a step at +20%
     assert price_panic(hist, ["light"], 1, 1.3, 1.1)[0] == 0.0
+    # a product without history yet leaves the others' signal as it is
+    hist["magnet"] = []
+    assert price_panic(hist, ["magnet", "heavy"], 1, 1.414, 2.0).tolist() == [1.0]
 
 
 def test_switched_on_it_raises_risk_while_prices_run_up_and_off_it_changes_nothing():
