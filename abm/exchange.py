@@ -288,15 +288,15 @@ def price_panic(price_history: dict[str, list[np.ndarray]], products, lookback: 
     """
     sizes = [price_history[p][-1].size for p in products if price_history[p]]
     signal = np.zeros(sizes[0] if sizes else 0)
+    start, span = np.log(start_ratio), np.log(full_ratio / start_ratio)
     for p in products:
         hist = price_history[p]
         if len(hist) <= lookback:
             continue
         with np.errstate(divide="ignore", invalid="ignore"):
             rise = np.log(np.maximum(hist[-1], 1e-12) / np.maximum(hist[-1 - lookback], 1e-12))
-        span = np.log(full_ratio / start_ratio)
-        level = (rise - np.log(start_ratio)) / span if span > 0 else np.where(
-            rise >= np.log(start_ratio), 1.0, 0.0)
+        level = ((rise - start) / span if span > 0
+                 else np.where(rise >= start, 1.0, 0.0))
         signal = np.maximum(signal, np.clip(np.nan_to_num(level), 0.0, 1.0))
     return signal
 

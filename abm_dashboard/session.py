@@ -157,18 +157,19 @@ def trade_communities(df: pd.DataFrame, codes: Iterable[str]) -> dict[str, str]:
 
     Reads the model's ``trade_bloc_<country>`` columns (Louvain communities of the month's
     trade, each named after its member with the most trade) for the given country codes;
-    countries without the column, or a frame with no month yet, are left out.
+    countries without the column, or a frame with no month yet, are left out. A hub is named
+    by its code (:data:`COUNTRIES` and the given codes); a slug neither knows stays as it is.
     """
     codes = list(codes)
     if df.empty:
         return {}
-    by_slug = {slug(c): c for c in codes}
+    by_slug = {slug(c): c for c in [*COUNTRIES, *codes]}
     last = df.iloc[-1]
     out = {}
     for code in codes:
         name = column("trade_bloc", code)
         if name in df.columns and isinstance(last[name], str):
-            out[code] = by_slug.get(last[name], last[name].upper())
+            out[code] = by_slug.get(last[name], last[name])
     return out
 
 

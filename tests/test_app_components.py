@@ -457,6 +457,9 @@ def test_trade_communities_read_the_last_month_of_the_trade_bloc_columns():
     assert session.trade_communities(df, ["CHN", "JPN", "USA", "EU", "AUS"]) == {
         "CHN": "CHN", "JPN": "CHN", "USA": "USA", "EU": "USA"}  # AUS: no column, left out
     assert session.trade_communities(df.iloc[:0], ["CHN"]) == {}
+    # a hub outside the codes asked for is still named by its code (Korea: KOR, not KOREA)
+    assert session.trade_communities(pd.DataFrame({"trade_bloc_japan": ["korea"]}),
+                                     ["JPN"]) == {"JPN": "KOR"}
 
 
 def test_network_chart_shows_the_trade_groups_next_to_the_blocs(stepped_run):
