@@ -284,7 +284,8 @@ def price_panic(price_history: dict[str, list[np.ndarray]], products, lookback: 
     For each product the node's price now against ``lookback`` months ago: no signal below a
     rise of ``start_ratio``, a full one from ``full_ratio``, linear in log price between (a
     step at ``start_ratio`` when ``full_ratio`` is not above it); the node's signal is its
-    strongest over ``products``. Without ``lookback`` months of history, 0.
+    strongest over ``products``. Without ``lookback`` months of history, or where either price
+    is 0, 0.
     """
     sizes = [price_history[p][-1].size for p in products if price_history[p]]
     signal = np.zeros(sizes[0] if sizes else 0)
@@ -293,11 +294,13 @@ def price_panic(price_history: dict[str, list[np.ndarray]], products, lookback: 
         hist = price_history[p]
         if len(hist) <= lookback:
             continue
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rise = np.log(np.maximum(hist[-1], 1e-12) / np.maximum(hist[-1 - lookback], 1e-12))
+        now, then = hist[-1], hist[-1 - lookback]
+        # a node price of 0 (nobody bid there) carries no information: no rise from or to it
+        seen = (now > 0) & (then > 0)
+        rise = np.log(np.where(seen, now, 1.0) / np.where(seen, then, 1.0))
         level = ((rise - start) / span if span > 0
                  else np.where(rise >= start, 1.0, 0.0))
-        signal = np.maximum(signal, np.clip(np.nan_to_num(level), 0.0, 1.0))
+        signal = np.maximum(signal, np.clip(level, 0.0, 1.0))
     return signal
 
 

@@ -33,6 +33,10 @@ def test_no_signal_below_the_start_after_a_fall_or_without_enough_history():
     assert price_panic(_history([20], [15], [12], [10]), ["light"], 3, 1.414, 2.0)[0] == 0.0
     assert price_panic(_history([10], [40]), ["light"], 3, 1.414, 2.0).tolist() == [0.0]
     assert price_panic(_history(), ["light"], 3, 1.414, 2.0).size == 0
+    # a price of 0 (nobody bid at the node) is no information, neither before nor now
+    assert price_panic(_history([0, 10], [5, 0]), ["light"], 1, 1.414, 2.0).tolist() == [0, 0]
+    # prices below 1 US$/kg are prices like any other: 0.2 -> 0.5 is a 2.5x rise
+    assert price_panic(_history([0.2], [0.5]), ["light"], 1, 1.414, 2.0).tolist() == [1.0]
 
 
 def test_the_node_takes_its_strongest_product_and_a_step_when_full_is_not_above_start():
