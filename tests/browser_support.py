@@ -148,6 +148,23 @@ def chromium_keeper() -> Iterator[object]:
                     b.close()
 
 
+# What a failure message reports: the control's shown value and menu state, the open menus'
+# options, the status line and any notice or error on the page.
+DESCRIBE_JS = """(field) => {
+  const text = sel => [...document.querySelectorAll(sel)].map(e => e.textContent.trim())
+    .filter(Boolean).join(' / ');
+  const box = field && field.querySelector('.v-field');
+  return [
+    'shows ' + JSON.stringify(field && (field.querySelector('.v-select__selection-text')
+      || {}).textContent),
+    'expanded=' + (box && box.getAttribute('aria-expanded')),
+    'open menus: ' + ([...document.querySelectorAll('.v-overlay--active')]
+      .map(o => o.id + ' [' + [...o.querySelectorAll('[role=option]')]
+        .map(e => e.textContent.trim()).join(', ') + ']').join('; ') || 'none'),
+    'status: ' + text('.status-line'),
+    'notices: ' + (text('.app-notice, .field-error, .v-alert') || 'none'),
+  ].join('; ');
+}"""
 CRAFT_JS = """async ([label, value]) => {
   // what a script in the page can do: find the widget by its label, set any value, send it
   const manager = solara.debug.widgetManager();
@@ -230,24 +247,43 @@ class PageProbe:
 
     def choose(self, label: str, option: str) -> None:
         """Open the select labelled ``label``, pick the option with this text, and wait until
-        the select shows it (a click while the page is busy may be lost: then again)."""
-        item = self.page.locator(".v-overlay--active .v-list-item", has_text=option).first
+        the select shows it (a click while the page is busy may be lost: then again).
+
+        The option is looked for in this select's own menu (the one its combobox controls),
+        by its exact text, so a menu of another select still fading out cannot take the click.
+
+        Raises:
+            DashboardError: not chosen after five tries; the message says what the page showed.
+        """
         field = self.page.locator(".v-select", has=self.page.get_by_label(label)).first
+        box = field.locator(".v-field[role=combobox]").first
         shown = field.locator(".v-select__selection-text", has_text=option)
         for attempt in range(5):
             if shown.count():  # an earlier click took effect late (a busy server)
                 return
-            self.page.get_by_label(label).first.click(force=True)  # vuetify overlays it
             try:
+                box.click(force=attempt % 2 == 1, timeout=10_000 * (attempt + 1))
+                menu = box.get_attribute("aria-controls") or ""
+                item = (self.page.locator(f"[id='{menu}']") if menu else
+                        self.page.locator(".v-overlay--active"))
+                item = item.get_by_role("option", name=option, exact=True).first
                 item.wait_for(timeout=5_000 * (attempt + 1))
                 item.click()
                 shown.wait_for(timeout=10_000 * (attempt + 1))
                 return
             except Exception:  # noqa: BLE001 - Playwright's timeout: try again
                 self.page.keyboard.press("Escape")
+                self.page.wait_for_timeout(500 * (attempt + 1))
         if shown.count():
             return
-        raise DashboardError(f"could not choose {option!r} in {label!r}")
+        raise DashboardError(f"could not choose {option!r} in {label!r}: {self.describe(field)}")
+
+    def describe(self, field) -> str:
+        """One line on the page's state around a control, for a failure message."""
+        try:
+            return self.page.evaluate(DESCRIBE_JS, field.element_handle(timeout=5_000))
+        except Exception as exc:  # noqa: BLE001 - a dead page: say so
+            return f"page not readable ({type(exc).__name__})"
 
     def craft(self, label: str, value) -> int:
         """Set the value of every widget labelled ``label`` from the page's JavaScript and
