@@ -480,6 +480,9 @@ def network_layout(graph: nx.Graph, seed: int = 7) -> dict[str, tuple[float, flo
 
 
 BLOC_OUTLINES = ("#000000", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00")
+#: the largest marker's half-size, as a share of the distance between the two circles
+#: (states sit 0.63 of it apart on theirs, mines of one country about 0.2 on theirs)
+MARKER_ROOM = {"state": 0.22, "miner": 0.15}
 #: bars under the states of one trade community (apart from the bloc rings' colours)
 TRADE_COLOURS = ("#56B4E9", "#882255", "#44AA99", "#999933", "#332288", "#AA4499")
 
@@ -534,10 +537,8 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
     rows = _key_rows([(line, outline[blocs[i]] if i < len(blocs) else "")
                       for i, line in enumerate(legend)], width - 3.4 * f, f, "bloc-key")
     rows += _key_rows(trade_legend, width - 3.4 * f, f, "trade-key")
-    legend_h = 1.2 * f + 1.4 * f * (len(key) + len(rows))
-    plot_h = min(width * 0.62, 34 * f)
+    plot_h = min(max(width * 0.62, 16 * f), 34 * f)  # narrow or large-font: taller than wide
     top = 1.8 * f if title else 0.6 * f
-    height = top + plot_h + legend_h
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
     x0, x1 = min(xs) - 0.35, max(xs) + 0.35
@@ -552,10 +553,7 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
     def sy(y):
         return oy + (y1 - y) * unit
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height:.0f}" '
-           f'width="{width}" height="{height:.0f}" data-chart="network" data-step="{step}" '
-           f'data-font="{f:g}" style="font-family:Roboto,Arial,sans-serif;max-width:100%;'
-           'background:#fff">']
+    out = []
     if title:
         out.append(f'<text x="{width / 2:.1f}" y="{1.2 * f:.1f}" text-anchor="middle" '
                    f'font-size="{1.05 * f:.1f}" font-weight="500">{html.escape(title)}</text>')
@@ -568,12 +566,19 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
         out.append(f'<line data-edge="{html.escape(f"{u}|{v}")}" data-kind="{kind}" '
                    f'x1="{sx(pos[u][0]):.1f}" y1="{sy(pos[u][1]):.1f}" '
                    f'x2="{sx(pos[v][0]):.1f}" y2="{sy(pos[v][1]):.1f}" {style}/>')
+    marks: dict[str, tuple[float, float, float]] = {}  # node -> (x, y, half-size) in px
+    labels: list[str] = []
     for kind in ("miner", "state"):
-        for node, data in graph.nodes(data=True):
-            if data.get("kind") != kind or node not in pos:
-                continue
+        nodes = [(n, d) for n, d in graph.nodes(data=True) if d.get("kind") == kind and n in pos]
+        half = {n: max(math.sqrt(max(size.get(n, 30.0), 1.0)) / 2.0 * scale, 2.5 * scale)
+                for n, _d in nodes}
+        # where the plot is small for the font (narrow, or projector mode) the markers shrink
+        # together, so that neighbours on their circle do not cover each other
+        room = MARKER_ROOM[kind] * unit / max(half.values(), default=1.0)
+        for node, data in nodes:
             x, y = sx(pos[node][0]), sy(pos[node][1])
-            r = max(math.sqrt(max(size.get(node, 30.0), 1.0)) / 2.0 * scale, 2.5 * scale)
+            r = half[node] * min(1.0, room)
+            marks[node] = (x, y, r)
             b = bloc.get(node, "unaligned")
             fill = country_style(country.get(node, ""))[0]
             ring = (f'stroke="{outline[b]}" stroke-width="{2.2 * scale:.1f}"' if b in outline
@@ -591,20 +596,119 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
                 out.append(f'<rect {attrs} x="{x - r:.1f}" y="{y - r:.1f}" '
                            f'width="{2 * r:.1f}" height="{2 * r:.1f}"/>')
                 if hub in bar:
+                    w = max(r, 0.4 * f)  # half-width: visible under a shrunken square
                     out.append(f'<rect data-trade-bar="{html.escape(str(node))}" '
-                               f'x="{x - r:.1f}" y="{y + r + 0.25 * f:.1f}" width="{2 * r:.1f}" '
+                               f'x="{x - w:.1f}" y="{y + r + 0.25 * f:.1f}" width="{2 * w:.1f}" '
                                f'height="{0.45 * f:.1f}" fill="{bar[hub]}"/>')
-                out.append(f'<text x="{x:.1f}" y="{y - r - 0.35 * f:.1f}" text-anchor="middle" '
-                           f'font-weight="bold" font-size="{f:.1f}">{html.escape(str(node))}'
-                           "</text>")
             else:
                 out.append(f'<circle {attrs} cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}"/>')
-                short = label.split(" (")[0]
-                out.append(f'<text x="{x:.1f}" y="{y + r + 0.95 * f:.1f}" text-anchor="middle" '
-                           f'font-size="{0.8 * f:.1f}" fill="#333">{html.escape(short)}</text>')
+    hidden = _network_labels(graph, marks, size, f,
+                             (0.0, top, float(width), top + plot_h + 0.5 * f), labels)
+    out += labels
+    if hidden:
+        key += wrap_text(f"{hidden} mine name{'s' if hidden > 1 else ''} left out for room: "
+                         "hover over a circle", width - 2 * f, 0.85 * f)
+    height = top + plot_h + 1.2 * f + 1.4 * f * (len(key) + len(rows))
+    out.insert(0, f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height:.0f}" '
+                  f'width="{width}" height="{height:.0f}" data-chart="network" '
+                  f'data-step="{step}" data-font="{f:g}" data-labels-hidden="{hidden}" '
+                  'style="font-family:Roboto,Arial,sans-serif;max-width:100%;background:#fff">')
     out += _network_key(top + plot_h + 1.5 * f, f, scale, key, rows)
     out.append("</svg>")
     return "".join(out)
+
+
+def _network_labels(graph: nx.Graph, marks: Mapping[str, tuple[float, float, float]],
+                    size: Mapping[str, float], f: float,
+                    area: tuple[float, float, float, float], out: list[str]) -> int:
+    """Place the bloc network's labels where they overlap no other label or marker.
+
+    States' codes come first (above their square, else below its trade bar, else right, left,
+    or at a corner; smaller, then over a mine's circle where crowded, then where it overlaps
+    least: a state is never unnamed), then
+    the mines' names, largest mine first, below their circle, else above, right, left or at a
+    corner; a mine name with no free place is left out (its circle's hover text names it).
+
+    Args:
+        graph: the network (nodes with ``kind`` and ``label``).
+        marks: node -> (x, y, half-size) of its marker, px.
+        size: marker areas (the order in which mines are named).
+        f: base font, px.
+        area: (left, top, right, bottom) the labels must stay within, px.
+        out: the ``<text>`` elements are appended here.
+
+    Returns:
+        How many mine names were left out.
+    """
+    squares = {node: (x - r, y - r, x + r, y + r) for node, (x, y, r) in marks.items()}
+    for node, (x, y, r) in marks.items():  # a state's square with the room for its trade bar
+        if graph.nodes[node].get("kind") == "state":
+            w = max(r, 0.4 * f)
+            squares[node] = (x - w, y - r, x + w, y + r + 0.7 * f)
+    circles = [b for node, b in squares.items() if graph.nodes[node].get("kind") != "state"]
+    taken = [b for node, b in squares.items()  # states' squares, then the labels placed
+             if graph.nodes[node].get("kind") == "state"]
+
+    def box(x, y, text, font):  # a middle-anchored text's box; y is its baseline
+        half = text_width(text, font) / 2
+        return (x - half, y - 0.8 * font, x + half, y + 0.25 * font)
+
+    def clash(b, node, over_circles):  # px^2 of overlap (any part outside the area: inf)
+        if not (area[0] <= b[0] and b[2] <= area[2] and area[1] <= b[1] and b[3] <= area[3]):
+            return math.inf
+        return sum(max(0.0, min(b[2], t[2]) - max(b[0], t[0]))
+                   * max(0.0, min(b[3], t[3]) - max(b[1], t[1]))
+                   for t in (taken if over_circles else taken + circles)
+                   if t is not squares[node])
+
+    states = sorted(n for n, d in graph.nodes(data=True) if d.get("kind") == "state"
+                    and n in marks)
+    mines = sorted((n for n, d in graph.nodes(data=True) if d.get("kind") == "miner"
+                    and n in marks), key=lambda n: (-size.get(n, 30.0), str(n)))
+    hidden = 0
+    for node in states + mines:
+        x, y, r = marks[node]
+        state = node in states
+        text = str(node) if state else str(graph.nodes[node].get("label", node)).split(" (")[0]
+        # a crowded state's code: smaller, then over a mine's circle, then where it clashes
+        # least (a state is never unnamed); a mine's name: in a free place or not at all
+        tries = ([(f, False), (0.8 * f, False), (f, True), (0.8 * f, True)] if state
+                 else [(0.8 * f, False)])
+        best = (math.inf, 0.0, 0.0, f)
+        for font, over_circles in tries:
+            for px, py in _label_spots(x, y, r, text_width(text, font) / 2, font, f, state):
+                cost = clash(box(px, py, text, font), node, over_circles)
+                if cost < best[0]:
+                    best = (cost, px, py, font)
+            if best[0] == 0.0:
+                break
+        cost, px, py, font = best
+        if cost > 0.0 and not state:
+            hidden += 1
+            continue
+        if cost == math.inf:  # no place inside the chart: above the square, at full size
+            px, py, font = x, y - r - 0.35 * f, f
+        taken.append(box(px, py, text, font))
+        weight = ' font-weight="bold"' if state else ' fill="#333"'
+        out.append(f'<text x="{px:.1f}" y="{py:.1f}" text-anchor="middle" data-label='
+                   f'"{html.escape(str(node))}" font-size="{font:.1f}"{weight}>'
+                   f"{html.escape(text)}</text>")
+    return hidden
+
+
+def _label_spots(x: float, y: float, r: float, half: float, font: float, f: float,
+                 state: bool) -> list[tuple[float, float]]:
+    """Places (middle, baseline) for a label of half-width ``half`` around a marker.
+
+    In the order tried: a state's above first, a mine's below first; then right, left, the
+    corners.
+    """
+    side = half + r + 0.3 * f  # a side place clears the marker
+    above, mid = y - r - 0.35 * f, y + 0.3 * font
+    below = y + r + (1.65 * f if state else 0.95 * f)  # a state's trade bar is under it
+    first = [(x, above), (x, below)] if state else [(x, below), (x, above)]
+    return first + [(x + side, mid), (x - side, mid), (x + side, above), (x - side, above),
+                    (x + side, below), (x - side, below)]
 
 
 def _key_rows(entries: list[tuple[str, str]], width: float, f: float,

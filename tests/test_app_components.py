@@ -7,6 +7,9 @@ page's JavaScript ends in); ``tests/test_browser.py`` does the same from the rea
 
 from __future__ import annotations
 
+import html
+import itertools
+import math
 import re
 
 import ipyvuetify as v
@@ -449,6 +452,79 @@ def test_network_chart_draws_states_miners_ties_and_blocs(stepped_run):
     assert svg.count("<line data-edge=") == graph.number_of_edges()
     assert 'data-node="CHN"' in svg and 'fill="#D55E00"' in svg  # China in its own colour
     assert "Bloc " in svg  # the key names each bloc and its members
+
+
+def _label_boxes(svg: str) -> dict[str, tuple[float, float, float, float]]:
+    """The network's labels as boxes, from the drawn text (0.58 em a character, as drawn)."""
+    boxes = {}
+    for x, y, node, font, text in re.findall(
+            r'<text x="([-\d.]+)" y="([-\d.]+)" text-anchor="middle" data-label="([^"]*)" '
+            r'font-size="([\d.]+)"[^>]*>([^<]*)</text>', svg):
+        half = 0.58 * float(font) * len(html.unescape(text)) / 2
+        boxes[node] = (float(x) - half, float(y) - 0.8 * float(font), float(x) + half,
+                       float(y) + 0.25 * float(font))
+    return boxes
+
+
+def _overlapping(boxes: dict) -> list[tuple[str, str]]:
+    items = sorted(boxes.items())
+    return [(a, b) for i, (a, p) in enumerate(items) for b, q in items[i + 1:]
+            if p[0] < q[2] and q[0] < p[2] and p[1] < q[3] and q[1] < p[3]]
+
+
+@pytest.mark.parametrize("width,font", [(240, 13.0), (320, 13.0), (360, 13.0), (640, 13.0),
+                                        (1200, 13.0), (360, 22.0), (640, 22.0), (1000, 22.0)])
+def test_network_labels_name_every_state_and_never_cover_each_other(stepped_run, width, font):
+    graph, bloc, size, country = stepped_run.network()
+    svg = charts.network_chart(graph, charts.network_layout(graph), bloc, size, country,
+                               title="2024-03", layout=Layout(width=width, font=font),
+                               trade=stepped_run.trade_communities())
+    boxes = _label_boxes(svg)
+    states = {n for n, d in graph.nodes(data=True) if d.get("kind") == "state"}
+    mines = set(graph.nodes) - states
+    assert states <= set(boxes)  # every state is named, however crowded
+    named = set(boxes) & mines
+    hidden = int(re.search(r'data-labels-hidden="(\d+)"', svg)[1])
+    assert len(named) + hidden == len(mines)
+    assert (f"{hidden} mine name" in svg) == (hidden > 0)  # the key says names are left out
+    # a mine's name covers no other label, no marker and nothing outside the drawing
+    plot_top = 1.8 * font
+    for node in named:
+        a = boxes[node]
+        assert 0 <= a[0] and a[2] <= width and a[1] >= plot_top
+        for other, b in boxes.items():
+            assert other == node or not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3]
+                                         and b[1] < a[3]), (node, other)
+        for mark in re.finditer(r'<circle data-node="([^"]*)"[^>]*cx="([\d.]+)" '
+                                r'cy="([\d.]+)" r="([\d.]+)"', svg):
+            cx, cy, r = float(mark[2]), float(mark[3]), float(mark[4])
+            assert mark[1] == node or not (a[0] < cx + r and cx - r < a[2] and a[1] < cy + r
+                                           and cy - r < a[3]), (node, mark[1])
+    if width >= 360 and width >= 29 * font:  # room enough: no two labels touch at all
+        assert _overlapping(boxes) == []
+    if width >= 640 and font == 13.0:
+        assert hidden <= 1  # a desk-sized chart names (nearly) every mine
+
+
+def test_network_markers_shrink_together_where_the_plot_is_small(stepped_run):
+    graph, bloc, size, country = stepped_run.network()
+    pos = charts.network_layout(graph)
+
+    def squares(width, font):
+        svg = charts.network_chart(graph, pos, bloc, size, country,
+                                   layout=Layout(width=width, font=font))
+        return {m[1]: (float(m[2]) + float(m[4]) / 2, float(m[3]) + float(m[4]) / 2,
+                       float(m[4])) for m in re.finditer(
+            r'<rect data-node="([^"]*)"[^>]* x="([\d.]+)" y="([\d.]+)" width="([\d.]+)"', svg)}
+
+    wide, narrow = squares(1600, 22.0), squares(320, 22.0)
+    for node, (_x, _y, side) in wide.items():  # room enough: sqrt(area) x font/13, as before
+        assert side == pytest.approx(math.sqrt(size[node]) * 22.0 / 13.0, abs=0.1)
+    ratios = {n: narrow[n][2] / wide[n][2] for n in wide}
+    assert max(ratios.values()) < 0.8  # crowded: every square smaller, all alike
+    assert max(ratios.values()) == pytest.approx(min(ratios.values()), rel=0.03)
+    for a, b in itertools.combinations(narrow.values(), 2):  # and no square covers another
+        assert abs(a[0] - b[0]) >= (a[2] + b[2]) / 2 or abs(a[1] - b[1]) >= (a[2] + b[2]) / 2
 
 
 def test_trade_communities_read_the_last_month_of_the_trade_bloc_columns():
