@@ -18,7 +18,8 @@ from typing import Any
 
 from abm.errors import InputError
 
-__all__ = ["Param", "PARAMS", "PAYOFF_WEIGHTS", "coerce_param", "parse_month", "GROUPS"]
+__all__ = ["Param", "PARAMS", "PAYOFF_WEIGHTS", "coerce_param", "parse_month", "add_months",
+           "GROUPS"]
 
 
 @dataclass(frozen=True)
@@ -539,6 +540,16 @@ def parse_month(text: str, what: str = "date") -> tuple[int, int]:
     if not m:
         raise InputError(f"{what} must be YYYY-MM, got {text!r}")
     return int(m.group(1)), int(m.group(2))
+
+
+def add_months(month: str, k: int) -> str:
+    """The month ``k`` months after ``month`` (``YYYY-MM``; ``k`` may be negative).
+
+    Shared by the experiments and the dashboard; the month is not checked (see
+    :func:`parse_month`).
+    """
+    m = int(month[:4]) * 12 + int(month[5:7]) - 1 + k
+    return f"{m // 12:04d}-{m % 12 + 1:02d}"
 
 
 def coerce_param(name: str, value: Any) -> Any:

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 import abm
+from abm.params import add_months
 
 __all__ = [
     "CHINA_POLICY_CHOICES",
@@ -272,13 +273,6 @@ def scenario_info(name: str) -> ScenarioInfo:
         str(sc.description or "").split()), narrative=dict(sc.narrative or {}), start=sc.start,
         horizon_months=int(sc.horizon_months), params=params, events=events,
         free_from=str(params.get("free_from", "")))
-
-
-def add_months(month: str, n: int) -> str:
-    """``YYYY-MM`` plus ``n`` months."""
-    year, mon = int(month[:4]), int(month[5:7])
-    k = year * 12 + mon - 1 + n
-    return f"{k // 12:04d}-{k % 12 + 1:02d}"
 
 
 def parse_month_text(text: Any, lo: str, hi: str) -> str:

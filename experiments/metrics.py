@@ -75,12 +75,6 @@ def months_between(first: str, last: str) -> int:
     return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:7]) - int(first[5:7])
 
 
-def add_months(month: str, k: int) -> str:
-    """The month ``k`` months after ``month`` (``YYYY-MM``; ``k`` may be negative)."""
-    m = int(month[5:7]) - 1 + k
-    return f"{int(month[:4]) + m // 12:04d}-{m % 12 + 1:02d}"
-
-
 def window(frame: pd.DataFrame, start: str | int | None, end: str | int | None) -> pd.DataFrame:
     """Return the rows of ``frame`` inside an inclusive window.
 

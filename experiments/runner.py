@@ -49,10 +49,11 @@ from typing import Any
 
 import pandas as pd
 
+from abm.params import add_months
 from experiments import store, workers
 from experiments.errors import CodeMismatchError, ExperimentError, StoreError
 from experiments.fingerprint import code_fingerprint, imported_code_fingerprint
-from experiments.metrics import add_months, compute_metrics, months_between, resolve_function
+from experiments.metrics import compute_metrics, months_between, resolve_function
 from experiments.spec import RunTask, Spec, load_result_spec
 
 DEFAULT_SIMULATE = "abm:simulate"

@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.metrics import add_months, months_between
+from abm.params import add_months
+from experiments.metrics import months_between
 
 __all__ = ["load_targets", "statistic_kind", "score", "markdown", "pattern_summary",
            "quarter_label", "DEFAULT_TOLERANCE"]

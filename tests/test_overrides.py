@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import abm
-from abm.params import PARAMS, coerce_param
+from abm.params import PARAMS, add_months, coerce_param
 
 
 def test_event_edit_by_id_changes_the_quota_the_model_applies():
@@ -108,3 +108,14 @@ def test_the_datacollector_is_the_record():
     pd.testing.assert_frame_equal(df, m.datacollector.get_model_vars_dataframe())
     assert list(df.columns[:len(abm.MODEL_COLUMNS)]) == list(abm.MODEL_COLUMNS)
     assert len(df) == 5 and list(df["step"]) == [0, 1, 2, 3, 4]
+
+
+def test_add_months_steps_across_year_ends_both_ways():
+    # hand-counted on a calendar
+    assert add_months("2010-11", 2) == "2011-01"
+    assert add_months("2010-01", -1) == "2009-12"
+    assert add_months("2024-12", 0) == "2024-12"
+    assert add_months("2000-12", -24) == "1998-12"
+    assert add_months("2025-04", 125) == "2035-09"
+    for k in range(-30, 30):  # back and forth is the identity
+        assert add_months(add_months("2012-07", k), -k) == "2012-07"
