@@ -113,6 +113,9 @@ COLUMNS: tuple[Column, ...] = (
     _C("trader_stock_{product}", "t",
        "traders' speculative stocks (all desks; traders hold no magnets)"),
     _C("trader_stock_{country}", "t", "stock of the trading desk at that node (both oxides)"),
+    _C("maker_stock_{product}", "t",
+       "magnet makers' stock of the oxide, all nodes (0 unless magnet_stock_cover_months > 0; "
+       "they hold no magnets)"),
     _C("chartist_share_{oxide}", "share",
        "capital-weighted share of traders following the trend rule (the rest expect prices to "
        "return to their fundamental level)"),

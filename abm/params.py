@@ -274,6 +274,16 @@ PARAMS: dict[str, Param] = {
                                     "assumption: capacity planned ahead of demand (China's "
                                     "sintered output grew ~9%/yr 2010-2020, "
                                     "abm/data/magnets.csv)"),
+    "magnet_stock_cover_months": _p("supply", float, 0.0, 0.0, 12.0,
+                                    "months of their oxide use the magnet makers hold in "
+                                    "stock, drawn on when the price jumps (0 = none, the "
+                                    "default; a lead measured by "
+                                    "scripts/magnet_stock_probe.py, not calibrated)"),
+    "magnet_stock_release_ratio": _p("supply", float, 1.5, 1.0, 20.0,
+                                     "the makers' stock is offered from this multiple of the "
+                                     "price they expect at their node (its first quarter; the "
+                                     "last from 1.75x it), and refilled at or below that "
+                                     "expected price"),
     "magnet_investment_window_months": _p("supply", int, 12, 1, 120,
                                           "months of utilisation magnet makers look back on"),
     "magnet_expansion_share": _p("supply", float, 0.10, 0.0, 1.0,

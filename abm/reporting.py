@@ -366,6 +366,10 @@ def _trader_stock_at(model, country):
     return float(sum(sum(t.stock.values()) for t in model.traders if t.code == country))
 
 
+def _maker_stock(model, product):
+    return float(model.magnets.stock[product].sum()) if product in model.magnets.stock else 0.0
+
+
 def _chartist_share(model, product):
     desks = list(model.traders)
     if not desks:
@@ -405,6 +409,7 @@ _FAMILY = {
     "china_mined_recorded": _china_recorded,
     "hhi_mining": _hhi_mining, "hhi_refining": _hhi_refining, "hhi_magnets": _hhi_magnets,
     "trader_stock_{product}": _trader_stock, "trader_stock_{country}": _trader_stock_at,
+    "maker_stock_{product}": _maker_stock,
     "chartist_share_{oxide}": _chartist_share,
 }
 

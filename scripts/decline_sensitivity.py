@@ -125,6 +125,20 @@ def _row(overrides: dict) -> dict:
     return summary(overrides, score_case(overrides))
 
 
+def probe_main(description: str, row, cases: list, table_of) -> None:
+    """A probe's command line: ``row`` on every case, then ``table_of(rows)`` printed.
+
+    Runs ``--workers`` processes (default 2). Shared by the probes of the leads (the panic
+    buying, the magnet makers' stock).
+    """
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    with ProcessPoolExecutor(max_workers=max(args.workers, 1)) as pool:
+        rows = list(pool.map(row, cases))
+    print(table_of(rows))
+
+
 def main() -> None:
     """Run every case and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

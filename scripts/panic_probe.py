@@ -13,10 +13,7 @@ looking at validation scores, so this is a lead, not a calibration: the mechanis
 
 from __future__ import annotations
 
-import argparse
-from concurrent.futures import ProcessPoolExecutor
-
-from decline_sensitivity import SCENARIO, runs, summary
+from decline_sensitivity import SCENARIO, probe_main, runs, summary
 
 from experiments import targets as tg
 
@@ -54,12 +51,7 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     """Run the cases (in parallel) and print the table."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workers", type=int, default=2)
-    args = ap.parse_args()
-    with ProcessPoolExecutor(max_workers=max(args.workers, 1)) as pool:
-        rows = list(pool.map(row, CASES))
-    print(table(rows))
+    probe_main(__doc__.splitlines()[0], row, CASES, table)
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ def test_deliveries_keep_the_mass_balance_in_every_month(world):
     df = m.results_frame()
     for p in PRODUCTS:
         held = (df[f"inventory_{p}"] + df[f"producer_stock_{p}"] + df[f"stockpiles_{p}"]
-                + df[f"trader_stock_{p}"])
+                + df[f"trader_stock_{p}"] + df[f"maker_stock_{p}"])
         bal = df[f"production_{p}"] - df[f"consumption_{p}"] - held.diff()
         assert bal.iloc[1:].abs().max() <= 1e-6 * max(held.max(), 1.0)
 

@@ -106,7 +106,7 @@ def check_frame(df: pd.DataFrame, opening: dict[str, float], start: str, steps: 
     assert (high <= 1 + REL_TOL).all(), f"shares above 1: {high[high > 1 + REL_TOL].to_dict()}"
     for p in PRODUCTS:
         held = (df[f"inventory_{p}"] + df[f"producer_stock_{p}"] + df[f"stockpiles_{p}"]
-                + df[f"trader_stock_{p}"])
+                + df[f"trader_stock_{p}"] + df[f"maker_stock_{p}"])
         held = held.to_numpy(float)
         before = np.concatenate([[opening[p]], held[:-1]])
         prod = df[f"production_{p}"].to_numpy(float)

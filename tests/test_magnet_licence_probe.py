@@ -53,6 +53,9 @@ def test_the_added_event_licenses_magnets_from_april_2025_only():
 def test_the_figures_quoted_in_the_readme_and_the_validation_page_are_the_probes():
     shipped = probe.summary(*probe.run_case(False, 3))
     lic = probe.summary(*probe.run_case(True, 3))
+    held = probe.summary(*probe.run_case(True, 3, probe.STOCK))
+    held_dy = "-".join(f"{held[f'Dy/Tb price outside China, {m} 2025 (US$/kg)']:,.0f}"
+                       for m in ("April", "May"))
     dy = {(case, month): f"{figures[f'Dy/Tb price outside China, {month} 2025 (US$/kg)']:,.0f}"
           for case, figures in (("shipped", shipped), ("licensed", lic))
           for month in ("April", "May")}
@@ -62,14 +65,17 @@ def test_the_figures_quoted_in_the_readme_and_the_validation_page_are_the_probes
     cover = lic["2024: firms' Dy/Tb inventory, months of their own use"]
     may = f"{lic['magnet exports May 2025 / May 2024']:.2f} of a year earlier"
     dy_licensed = f"{dy['licensed', 'April']}-{dy['licensed', 'May']} US$/kg in April-May"
-    readme = [f"{may} in May 2025", dy_licensed]
+    readme = [f"{may} in May 2025", dy_licensed, f"China is {held_dy} US$/kg in April-May"]
+    assert held["magnet exports May 2025 / May 2024"] == pytest.approx(
+        lic["magnet exports May 2025 / May 2024"], abs=0.005)  # "the exports fall as far"
     validation = [f"May falls to {may}", dy_licensed,
                   f"June to {lic['magnet exports June 2025 / June 2024']:.2f}",
                   f"{dy['shipped', 'April']}-{dy['shipped', 'May']} as shipped",
                   f"choke price of {lic['Dy/Tb choke price (US$/kg)']:,.0f}",
                   f"({use_2025:.2f} in May 2025, {use_2024:.2f} in 2024)",
                   f"{lic['magnet price outside China, May 2025 / 2024 mean']:.2f} times its 2024",
-                  f"{share:.0%} of the world's", f"hold {cover:.1f} months"]
+                  f"{share:.0%} of the world's", f"hold {cover:.1f} months",
+                  f"China is {held_dy} US$/kg in April-May 2025", f"({may} in May)"]
     for doc, quoted in (("README.md", readme), ("docs/validation.md", validation)):
         text = " ".join((ROOT / doc).read_text().split())
         stale = [q for q in quoted if q not in text]

@@ -27,7 +27,7 @@ def check_invariants(df: pd.DataFrame) -> None:
     assert (num.to_numpy() >= -1e-9).all(), (num.min()[num.min() < -1e-9]).to_dict()
     for p in PRODUCTS:
         held = df[f"inventory_{p}"] + df[f"producer_stock_{p}"] + df[f"stockpiles_{p}"]
-        held = held + df[f"trader_stock_{p}"]
+        held = held + df[f"trader_stock_{p}"] + df[f"maker_stock_{p}"]
         change = held.diff()
         bal = df[f"production_{p}"] - df[f"consumption_{p}"] - change
         scale = np.maximum(1.0, held)

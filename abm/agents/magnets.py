@@ -11,6 +11,17 @@ utilisation, averaged over ``magnet_investment_window_months``, exceeds
 a window), online after ``magnet_lead_months`` (a magnet plant takes ~3 years,
 docs/sources.md). Units: t of magnet per month,
 US$/kg of magnet.
+
+Off by default (``magnet_stock_cover_months`` 0), the makers hold a stock of each oxide they
+use: ``cover`` months of their use (an EWMA of last months' oxide use, weight
+``price_memory_weight``; the stock starts full, at the warm-up month's use). They are then a
+market participant (:class:`abm.exchange.Book`) at each node where they make magnets: the stock
+is offered in :data:`STOCK_TRANCHES` equal pieces at ``r``, ``1.25 r``, ``1.5 r`` and ``1.75 r``
+times the price they expect there (an EWMA of the node's price, the same weight; ``r`` =
+``magnet_stock_release_ratio``), so a jump in the price draws it down, the last tonnes
+reluctantly, and what it lacks of its target is bid for, ``inventory_adjust_rate`` of the gap a
+month, at the expected price. What they draw is bought back in the clearing like any offer:
+by their own conversion at the node, or by anyone who pays more. Units: t of oxide, US$/kg.
 """
 
 from __future__ import annotations
@@ -18,10 +29,32 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
+from abm.errors import ConservationError
 from abm.market import Conversion
 from abm.policy import OXIDES
 
-__all__ = ["MagnetMakers"]
+__all__ = ["MagnetMakers", "NodeStock", "STOCK_TRANCHES", "stock_ladder"]
+
+#: pieces in which the makers offer their stock (each at a higher multiple of the release price)
+STOCK_TRANCHES = 4
+
+
+def stock_ladder(stock: float, target: float, expected: float, release_ratio: float,
+                 adjust_rate: float) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """One node's stock orders: ([(t, ask)], [(t, limit)]), US$/kg.
+
+    The stock is offered in :data:`STOCK_TRANCHES` equal pieces, piece ``j`` (from 0) at
+    ``expected x release_ratio x (1 + j / STOCK_TRANCHES)``; ``adjust_rate`` of what it lacks
+    of ``target`` is bid for at ``expected``. No orders of zero tonnes.
+    """
+    offers = []
+    if stock > 0 and expected > 0:
+        piece = stock / STOCK_TRANCHES
+        offers = [(piece, expected * release_ratio * (1.0 + j / STOCK_TRANCHES))
+                  for j in range(STOCK_TRANCHES)]
+    gap = adjust_rate * (target - stock)
+    bids = [(gap, expected)] if gap > 0 and expected > 0 else []
+    return offers, bids
 
 
 class MagnetMakers(mesa.Agent):
@@ -51,6 +84,12 @@ class MagnetMakers(mesa.Agent):
         self.base_recipe = dict(recipe)
         self.heavy_thrift = 0.0
         self._heavy_memory = 1.0
+        n = len(countries)
+        self.stock = {p: np.zeros(n) for p in OXIDES}  # t of oxide held (none by default)
+        self.oxide_use = {p: np.zeros(n) for p in OXIDES}  # remembered use, t/month
+        self.expected = {p: np.zeros(n) for p in OXIDES}  # remembered node price, US$/kg
+        #: product -> ({node: offers}, {node: bids}) prepared after the last market
+        self._orders: dict[str, tuple[dict, dict]] = {}
 
     @property
     def active(self) -> bool:
@@ -101,6 +140,74 @@ class MagnetMakers(mesa.Agent):
                                     sc.magnet_heavy_thrift_max)
         self.recipe["heavy"] = self.base_recipe["heavy"] * (1.0 - self.heavy_thrift)
 
+    # ---------------------------------------------------------------- stock of oxide (a lead)
+    @property
+    def holds_stock(self) -> bool:
+        """Whether the makers keep a stock of oxide (``magnet_stock_cover_months`` > 0)."""
+        return self.active and self.model.sc.magnet_stock_cover_months > 0
+
+    def fill_stock(self, results: dict) -> None:
+        """Start with a full stock: ``cover`` months of the oxide used in ``results``.
+
+        Called once, with the warm-up clearing; remembers its node prices as expected.
+        """
+        made = results["magnet"].converted_out
+        cover = self.model.sc.magnet_stock_cover_months
+        for p in OXIDES:
+            self.oxide_use[p] = made * self.recipe.get(p, 0.0)
+            self.stock[p] = cover * self.oxide_use[p]
+            self.expected[p] = np.asarray(results[p].price, dtype=float).copy()
+        self._prepare()
+
+    def remember_stock(self, results: dict) -> None:
+        """After the month: remember the oxide used and the node prices; prepare orders.
+
+        A node price of 0 (nobody bid there) is no news about the price: it is not remembered.
+        """
+        w = self.model.sc.price_memory_weight
+        for p in OXIDES:
+            use = self.made * self.recipe.get(p, 0.0)
+            self.oxide_use[p] = (1 - w) * self.oxide_use[p] + w * use
+            price = np.asarray(results[p].price, dtype=float)
+            self.expected[p] = np.where(price > 0, (1 - w) * self.expected[p] + w * price,
+                                        self.expected[p])
+        self._prepare()
+
+    def _prepare(self) -> None:
+        sc = self.model.sc
+        for p in OXIDES:
+            offers: dict[int, list] = {}
+            bids: dict[int, list] = {}
+            for node in np.nonzero((self.capacity_tpm > 0) | (self.stock[p] > 0))[0]:
+                o, b = stock_ladder(float(self.stock[p][node]),
+                                    sc.magnet_stock_cover_months * float(self.oxide_use[p][node]),
+                                    float(self.expected[p][node]), sc.magnet_stock_release_ratio,
+                                    sc.inventory_adjust_rate)
+                offers[int(node)] = [(int(node), q, ask) for q, ask in o]
+                bids[int(node)] = [(int(node), q, limit) for q, limit in b]
+            self._orders[p] = (offers, bids)
+
+    def stock_orders(self, product: str, node: int) -> tuple[list, list]:
+        """The stock's orders at a node this month: ([(node, t, ask)], [(node, t, limit)])."""
+        offers, bids = self._orders.get(product, ({}, {}))
+        return offers.get(node, []), bids.get(node, [])
+
+    def stores(self) -> list[NodeStock]:
+        """The makers' stock at each node, as market participants (one per node)."""
+        return [NodeStock(self, node) for node in range(len(self.countries))]
+
+    def add_stock(self, product: str, node: int, tonnes: float) -> None:
+        """Change the stock at a node by ``tonnes`` (negative: drawn).
+
+        Raises:
+            ConservationError: the stock would go negative.
+        """
+        new = self.stock[product][node] + tonnes
+        if new < -1e-9 * max(1.0, abs(tonnes)):
+            raise ConservationError(f"magnet makers at {self.countries[node]}: stock of "
+                                    f"{product} would go negative")
+        self.stock[product][node] = max(new, 0.0)
+
     def invest(self) -> None:
         """Bring finished plants online; commit expansions where rents beat the hurdle."""
         if not self.active:
@@ -128,3 +235,34 @@ class MagnetMakers(mesa.Agent):
             m.log_event(self.countries[node], "invest",
                         f"{self.countries[node]}: magnet makers commit {add * 12:,.0f} t/yr, "
                         f"ready {m.month_date(ready)}")
+
+
+class NodeStock:
+    """The magnet makers' stock at one node, as a market participant (:class:`abm.exchange.Book`).
+
+    Its orders are the ones :class:`MagnetMakers` prepared after the last market (reading them
+    changes nothing); what it sells or buys changes the makers' stock at its node.
+    """
+
+    #: the stock is a one-off buffer: steady-state what-ifs leave it out
+    speculative = True
+
+    def __init__(self, makers: MagnetMakers, node: int):
+        self.makers = makers
+        self.node = node
+
+    def offers(self, product: str) -> list[tuple[int, float, float]]:
+        """Stock offered this month: [(node, t, ask US$/kg)]."""
+        return self.makers.stock_orders(product, self.node)[0]
+
+    def bids(self, product: str) -> list[tuple[int, float, float]]:
+        """Refills bid for this month: [(node, t, limit US$/kg)]."""
+        return self.makers.stock_orders(product, self.node)[1]
+
+    def take_sales(self, product: str, tonnes: list[float]) -> None:
+        """Hand over what was drawn from the stock (one value per offer)."""
+        self.makers.add_stock(product, self.node, -float(sum(tonnes)))
+
+    def take_purchases(self, product: str, tonnes: list[float]) -> None:
+        """Receive the refills bought (one value per bid)."""
+        self.makers.add_stock(product, self.node, float(sum(tonnes)))
