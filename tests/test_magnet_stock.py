@@ -6,11 +6,14 @@ model raises ``ConservationError`` on any month that loses a tonne) and the dire
 effect the mechanism exists for: a stock drawn when the price jumps, so the jump is smaller.
 """
 
+from types import SimpleNamespace
+
+import mesa
 import numpy as np
 import pytest
 
 import abm
-from abm.agents.magnets import STOCK_TRANCHES, NodeStock, stock_ladder
+from abm.agents.magnets import STOCK_TRANCHES, MagnetMakers, NodeStock, stock_ladder
 from abm.errors import ConservationError
 from abm.exchange import build_orders
 from abm.policy import OXIDES, PolicyRegime
@@ -37,6 +40,88 @@ def test_the_ladder_offers_four_equal_pieces_from_the_release_price_and_refills_
     assert stock_ladder(8.0, 12.0, 0.0, 1.5, 0.25) == ([], [])
     # release at 1: the first piece is offered at the expected price itself
     assert stock_ladder(4.0, 4.0, 80.0, 1.0, 0.5)[0][0] == (1.0, 80.0)
+
+
+def test_small_stocks_and_prices_still_trade():
+    # 0.4 t held at 0.8 US$/kg expected: pieces of 0.1 t at 1.2, 1.5, 1.8 and 2.1 US$/kg
+    offers, bids = stock_ladder(0.4, 0.5, 0.8, 1.5, 1.0)
+    np.testing.assert_allclose(offers, [(0.1, 1.2), (0.1, 1.5), (0.1, 1.8), (0.1, 2.1)])
+    np.testing.assert_allclose(bids, [(0.1, 0.8)])
+
+
+def _makers(cover=2.0, weight=0.25, release=1.5, adjust=0.5):
+    """Makers at three nodes (A makes 10 t of magnet a month, B 4, C nothing) in a bare model;
+    a magnet holds 0.3 t of NdPr and 0.01 t of Dy/Tb."""
+    model = mesa.Model(rng=0)
+    model.sc = SimpleNamespace(magnet_stock_cover_months=cover, price_memory_weight=weight,
+                               magnet_stock_release_ratio=release, inventory_adjust_rate=adjust)
+    mm = MagnetMakers(model, ("A", "B", "C"), {"light": 0.3, "heavy": 0.01},
+                      np.array([10.0, 4.0, 0.0]), np.zeros(3))
+    return mm
+
+
+def _results(made, light, heavy):
+    return {"magnet": SimpleNamespace(converted_out=np.array(made, dtype=float)),
+            "light": SimpleNamespace(price=np.array(light, dtype=float)),
+            "heavy": SimpleNamespace(price=np.array(heavy, dtype=float))}
+
+
+def test_the_makers_remember_their_use_and_prices_and_refill_what_they_lack():
+    mm = _makers()
+    assert mm.holds_stock
+    # warm-up month: A made 8 t, B 4 t; NdPr 60 and 70 US$/kg, Dy/Tb 300 and 0 (nobody bid)
+    mm.fill_stock(_results([8.0, 4.0, 0.0], [60.0, 70.0, 0.0], [300.0, 0.0, 0.0]))
+    np.testing.assert_allclose(mm.oxide_use["light"], [2.4, 1.2, 0.0])  # 0.3 t a magnet
+    np.testing.assert_allclose(mm.stock["light"], [4.8, 2.4, 0.0])  # two months of it
+    np.testing.assert_allclose(mm.stock["heavy"], [0.16, 0.08, 0.0])
+    # full: four pieces offered from 1.5 x 60 = 90 US$/kg at A, nothing bid
+    assert mm.stock_orders("light", 0) == ([(0, 1.2, 90.0), (0, 1.2, 112.5), (0, 1.2, 135.0),
+                                            (0, 1.2, 157.5)], [])
+    assert mm.stock_orders("heavy", 1) == ([], [])  # no Dy/Tb price seen at B yet: no orders
+    assert mm.stock_orders("light", 2) == ([], [])  # C makes nothing: holds nothing
+    # a month later: A made 12 t, B none; NdPr 100 at A, 0 at B (nobody bid: no news)
+    mm.made = np.array([12.0, 0.0, 0.0])
+    mm.stock["light"][0] = 1.8  # 3 t were drawn
+    mm.remember_stock(_results([12.0, 0.0, 0.0], [100.0, 0.0, 0.0], [400.0, 0.0, 0.0]))
+    # use: 0.75 x 2.4 + 0.25 x 3.6 = 2.7 at A, 0.75 x 1.2 = 0.9 at B
+    np.testing.assert_allclose(mm.oxide_use["light"], [2.7, 0.9, 0.0])
+    # expected: 0.75 x 60 + 0.25 x 100 = 70 at A; B keeps 70; Dy/Tb at A 325
+    np.testing.assert_allclose(mm.expected["light"], [70.0, 70.0, 0.0])
+    np.testing.assert_allclose(mm.expected["heavy"], [325.0, 0.0, 0.0])
+    # A wants 2 x 2.7 = 5.4 t and holds 1.8: it bids for half the 3.6 t gap at 70 US$/kg
+    offers, bids = mm.stock_orders("light", 0)
+    assert [q for _n, q, _a in offers] == pytest.approx([0.45] * 4)
+    assert offers[0][2] == pytest.approx(105.0)
+    assert bids == [(0, pytest.approx(1.8), pytest.approx(70.0))]
+    # B holds 2.4 against 1.8 wanted: it offers, it does not bid
+    assert mm.stock_orders("light", 1)[1] == []
+    store = NodeStock(mm, 0)
+    assert store.bids("light") == bids and store.offers("light") == offers
+
+
+def test_a_plant_with_an_empty_stock_bids_to_fill_it():
+    mm = _makers(cover=1.0, adjust=1.0)
+    mm.fill_stock(_results([10.0, 0.0, 0.0], [50.0, 50.0, 50.0], [200.0, 200.0, 200.0]))
+    assert mm.stock["light"][1] == 0.0  # B made nothing in the warm-up month
+    mm.made = np.array([10.0, 4.0, 0.0])
+    mm.remember_stock(_results([10.0, 4.0, 0.0], [50.0, 50.0, 50.0], [200.0, 200.0, 200.0]))
+    # B now uses 0.25 x 1.2 = 0.3 t a month: with nothing held it bids for all of it
+    assert NodeStock(mm, 1).bids("light") == [(1, pytest.approx(0.3), 50.0)]
+    assert NodeStock(mm, 1).offers("light") == []
+
+
+def test_rounding_is_forgiven_an_overdraw_is_not():
+    mm = _makers()
+    mm.fill_stock(_results([8.0, 4.0, 0.0], [60.0, 70.0, 0.0], [300.0, 0.0, 0.0]))
+    mm.stock["light"][:] = [1.0, 10.0, 0.0]
+    mm.add_stock("light", 0, -(1.0 + 5e-10))  # a rounding error below 1e-9 t: to zero
+    assert mm.stock["light"][0] == 0.0
+    mm.add_stock("light", 1, -(10.0 + 5e-9))  # relative to the 10 t moved: still rounding
+    assert mm.stock["light"][1] == 0.0
+    mm.stock["light"][0] = 1.0
+    with pytest.raises(ConservationError, match="magnet makers at A"):
+        mm.add_stock("light", 0, -(1.0 + 1.5e-9))
+    assert mm.stock["light"][0] == 1.0  # nothing changed
 
 
 def test_off_by_default_the_makers_hold_nothing_and_are_not_in_the_market():
