@@ -625,9 +625,9 @@ def _network_labels(graph: nx.Graph, marks: Mapping[str, tuple[float, float, flo
 
     States' codes come first (above their square, else below its trade bar, else right, left,
     or at a corner; smaller, then over a mine's circle where crowded, then where it overlaps
-    least: a state is never unnamed), then
-    the mines' names, largest mine first, below their circle, else above, right, left or at a
-    corner; a mine name with no free place is left out (its circle's hover text names it).
+    least: a state is never unnamed), then the mines' names, largest mine first, below their
+    circle, else above, right, left or at a corner; a mine name with no free place is left out
+    (its circle's hover text names it).
 
     Args:
         graph: the network (nodes with ``kind`` and ``label``).

@@ -49,3 +49,19 @@ def test_the_tables_in_the_validation_page_are_the_probes():
     rows = [probe.row(case) for case in probe.CASES]
     text = (ROOT / "docs" / "validation.md").read_text()
     assert probe.table(rows) in text, "docs/validation.md is stale: run the probe"
+
+    def error(case, column):  # "4 of 16 (81%)" -> "81%"
+        return next(r[column] for r in rows if r["case"] == case).split("(")[1].rstrip(")")
+
+    published = error("defaults", "validation")  # controls_2025's row comes first
+    licensed = error("`magnet_stock_cover_months` = 3 + magnets licensed", "validation")
+    decline = [r["decline_2012_2015"].split("(")[1].rstrip(")") for r in rows
+               if r["scenario"] == "quota_2010"]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    page = " ".join(text.split())
+    for doc, name, quoted in (
+            (readme, "README.md", f"validation error from {published} to {licensed}"),
+            (readme, "README.md", f"({decline[1]} against {decline[0]})"),
+            (page, "docs/validation.md", f"`controls_2025` from {published} to {licensed}"),
+            (page, "docs/validation.md", f"(mean error {decline[1]} against {decline[0]})")):
+        assert quoted in doc, f"{name} is stale: {quoted}"
