@@ -66,9 +66,9 @@ class RareEarthModel(mesa.Model):
                             steady_state=False, sourcing=False)
         warm_results = self.clear(warm)
         self.exchange.warm_up(warm_results)
-        if self.magnets.holds_stock:  # off by default: a lead, docs/validation.md
-            self.magnets.fill_stock(warm_results)
-            self.participants += self.magnets.stores()
+        # the magnet makers' stock of oxide: off by default (a lead, docs/validation.md)
+        self.magnets.fill_stock(warm_results)
+        self.participants += self.magnets.stores()
         self.last_month: MonthRecord | None = None
         self.datacollector = mesa.DataCollector(model_reporters=reporters(self))
         self.running = True
@@ -167,8 +167,7 @@ class RareEarthModel(mesa.Model):
             self.exchange.remember(p, o, r, self.sc.normal_flow_weight)
             self.firms.learn(p, r.price)
         self.magnets.record(results)
-        if self.magnets.holds_stock:
-            self.magnets.remember_stock(results)
+        self.magnets.remember_stock(results)
         self.magnets.thrift_heavy(self.exchange.world_price["heavy"])
         moved = self.firms.relocate(self.exchange.price)
         if moved:
@@ -201,14 +200,11 @@ class RareEarthModel(mesa.Model):
         Firms' inventories, producers' unsold stock, states' stockpiles, traders' stocks and
         the magnet makers' stock of oxide.
         """
-        held = {p: float(self.firms.inventory[p].sum() + self.exchange.producer_stock[p].sum()
+        return {p: float(self.firms.inventory[p].sum() + self.exchange.producer_stock[p].sum()
                          + sum(s.stockpile.get(p, 0.0) for s in self.states.values())
                          + sum(t.stock.get(p, 0.0) for t in self.traders))
+                + self.magnets.stock_of(p)
                 for p in PRODUCTS}
-        if self.magnets.holds_stock:
-            for p in OXIDES:
-                held[p] += float(self.magnets.stock[p].sum())
-        return held
 
     # ---------------------------------------------------------------- queries
     def miner(self, mine_id: str) -> Miner | None:

@@ -367,7 +367,7 @@ def _trader_stock_at(model, country):
 
 
 def _maker_stock(model, product):
-    return float(model.magnets.stock[product].sum()) if product in model.magnets.stock else 0.0
+    return model.magnets.stock_of(product)
 
 
 def _chartist_share(model, product):

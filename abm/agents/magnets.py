@@ -146,11 +146,18 @@ class MagnetMakers(mesa.Agent):
         """Whether the makers keep a stock of oxide (``magnet_stock_cover_months`` > 0)."""
         return self.active and self.model.sc.magnet_stock_cover_months > 0
 
+    def stock_of(self, product: str) -> float:
+        """T of ``product`` the makers hold, all nodes (0 for magnets: they hold oxide only)."""
+        return float(self.stock[product].sum()) if product in self.stock else 0.0
+
     def fill_stock(self, results: dict) -> None:
         """Start with a full stock: ``cover`` months of the oxide used in ``results``.
 
         Called once, with the warm-up clearing; remembers its node prices as expected.
+        Nothing happens unless the makers hold a stock (:attr:`holds_stock`).
         """
+        if not self.holds_stock:
+            return
         made = results["magnet"].converted_out
         cover = self.model.sc.magnet_stock_cover_months
         for p in OXIDES:
@@ -163,7 +170,10 @@ class MagnetMakers(mesa.Agent):
         """After the month: remember the oxide used and the node prices; prepare orders.
 
         A node price of 0 (nobody bid there) is no news about the price: it is not remembered.
+        Nothing happens unless the makers hold a stock (:attr:`holds_stock`).
         """
+        if not self.holds_stock:
+            return
         w = self.model.sc.price_memory_weight
         for p in OXIDES:
             use = self.made * self.recipe.get(p, 0.0)
@@ -193,7 +203,9 @@ class MagnetMakers(mesa.Agent):
         return offers.get(node, []), bids.get(node, [])
 
     def stores(self) -> list[NodeStock]:
-        """The makers' stock at each node, as market participants (one per node)."""
+        """The makers' stock at each node, as market participants (none without a stock)."""
+        if not self.holds_stock:
+            return []
         return [NodeStock(self, node) for node in range(len(self.countries))]
 
     def add_stock(self, product: str, node: int, tonnes: float) -> None:
