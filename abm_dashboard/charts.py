@@ -596,7 +596,7 @@ def network_chart(graph: nx.Graph, pos: Mapping[str, tuple[float, float]],
                 out.append(f'<rect {attrs} x="{x - r:.1f}" y="{y - r:.1f}" '
                            f'width="{2 * r:.1f}" height="{2 * r:.1f}"/>')
                 if hub in bar:
-                    w = max(r, 0.4 * f)  # half-width: visible under a shrunken square
+                    w = _bar_half(r, f)
                     out.append(f'<rect data-trade-bar="{html.escape(str(node))}" '
                                f'x="{x - w:.1f}" y="{y + r + 0.25 * f:.1f}" width="{2 * w:.1f}" '
                                f'height="{0.45 * f:.1f}" fill="{bar[hub]}"/>')
@@ -640,11 +640,13 @@ def _network_labels(graph: nx.Graph, marks: Mapping[str, tuple[float, float, flo
     Returns:
         How many mine names were left out.
     """
-    squares = {node: (x - r, y - r, x + r, y + r) for node, (x, y, r) in marks.items()}
-    for node, (x, y, r) in marks.items():  # a state's square with the room for its trade bar
-        if graph.nodes[node].get("kind") == "state":
-            w = max(r, 0.4 * f)
-            squares[node] = (x - w, y - r, x + w, y + r + 0.7 * f)
+    def extent(node, x, y, r):  # a marker's box; a state's with the room for its trade bar
+        if graph.nodes[node].get("kind") != "state":
+            return (x - r, y - r, x + r, y + r)
+        w = _bar_half(r, f)
+        return (x - w, y - r, x + w, y + r + 0.7 * f)
+
+    squares = {node: extent(node, *mark) for node, mark in marks.items()}
     circles = [b for node, b in squares.items() if graph.nodes[node].get("kind") != "state"]
     taken = [b for node, b in squares.items()  # states' squares, then the labels placed
              if graph.nodes[node].get("kind") == "state"]
@@ -694,6 +696,11 @@ def _network_labels(graph: nx.Graph, marks: Mapping[str, tuple[float, float, flo
                    f'"{html.escape(str(node))}" font-size="{font:.1f}"{weight}>'
                    f"{html.escape(text)}</text>")
     return hidden
+
+
+def _bar_half(r: float, f: float) -> float:
+    """Half-width of a state's trade bar: its square's, visible under a shrunken square."""
+    return max(r, 0.4 * f)
 
 
 def _label_spots(x: float, y: float, r: float, half: float, font: float, f: float,
